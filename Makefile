@@ -1,0 +1,38 @@
+# Quick start: `make demo` (train the embedded demo tagger, tag a sentence), `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE ?= 1
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: setup demo test test-slow lint format clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)"
+	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+demo: setup
+	$(VENV)/bin/nlptag fit --config configs/demo.yaml --trainer.default_root_dir runs/demo
+	$(VENV)/bin/nlptag tag runs/demo/checkpoints/best.ckpt --text "The quick brown fox jumps over the lazy dog ."
+
+test: setup
+	$(PY) -m pytest -q
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+lint: setup
+	$(VENV)/bin/ruff check nlptag data_modules tests benchmarks
+	$(VENV)/bin/ruff format --check nlptag data_modules tests benchmarks
+
+format: setup
+	$(VENV)/bin/ruff format nlptag data_modules tests benchmarks
+	$(VENV)/bin/ruff check --fix nlptag data_modules tests benchmarks
+
+clean:
+	rm -rf runs lightning_logs .pytest_cache

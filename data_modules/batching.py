@@ -1,0 +1,114 @@
+"""Length-bucketing batch sampler (DDP-aware) and the padded tagging batch.
+
+Shapes: ``B`` batch, ``T`` longest sentence, ``L`` longest word in characters.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import Sampler
+
+from nlptag.models.embeddings import PAD_INDEX
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar-length examples, so little of each batch is padding.
+
+    Examples are shuffled, cut into pools of ``pool_batches`` batches, sorted by length inside each
+    pool and split into batches; the batches are then shuffled. Under DDP each of the
+    ``num_replicas`` ranks takes every ``num_replicas``-th batch. For training (``shuffle=True``)
+    every rank gets the same number of batches (a few batches are repeated if needed, as
+    ``DistributedSampler`` does); for evaluation each example is seen exactly once over all ranks.
+    Call ``set_epoch`` each epoch for a new order (Lightning does this for you).
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+        pool_batches: int = 50,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.pool_batches = pool_batches
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _all_batches(self) -> list[list[int]]:
+        order = list(range(len(self.lengths)))
+        generator = random.Random(self.seed + self.epoch)
+        if self.shuffle:
+            generator.shuffle(order)
+        pool_size = self.batch_size * self.pool_batches if self.shuffle else len(order)
+        batches = []
+        for start in range(0, len(order), pool_size):
+            pool = sorted(order[start : start + pool_size], key=self.lengths.__getitem__)
+            batches += [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
+        if self.shuffle:
+            generator.shuffle(batches)
+            per_rank = math.ceil(len(batches) / self.num_replicas)
+            batches += batches[: per_rank * self.num_replicas - len(batches)]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self._all_batches()[self.rank :: self.num_replicas]
+
+    def __len__(self) -> int:
+        total = math.ceil(len(self.lengths) / self.batch_size)
+        if not self.shuffle:
+            # sorted without pools: the count is exact; ranks take batches round-robin
+            return len(range(self.rank, total, self.num_replicas))
+        pool_size = self.batch_size * self.pool_batches
+        full, rest = divmod(len(self.lengths), pool_size)
+        total = full * self.pool_batches + math.ceil(rest / self.batch_size)
+        return math.ceil(total / self.num_replicas)
+
+
+class TaggingBatch(NamedTuple):
+    """A padded batch of sentences; padding is 0 everywhere and ``mask`` marks real words.
+
+    words (B, T), chars (B, T, L), tags (B, T) long; mask (B, T) bool; lengths (B,) long.
+    """
+
+    words: torch.Tensor
+    chars: torch.Tensor
+    tags: torch.Tensor
+    mask: torch.Tensor
+    lengths: torch.Tensor
+
+
+def collate_tagging(examples: list[dict[str, list]]) -> TaggingBatch:
+    """Pad encoded examples (``word_ids``, ``char_ids``, ``tag_ids``) into a ``TaggingBatch``."""
+    lengths = torch.tensor([len(example["word_ids"]) for example in examples])
+    batch, time = len(examples), int(lengths.max())
+    words = torch.full((batch, time), PAD_INDEX, dtype=torch.long)
+    tags = torch.zeros((batch, time), dtype=torch.long)
+    for i, example in enumerate(examples):
+        words[i, : lengths[i]] = torch.tensor(example["word_ids"])
+        tags[i, : lengths[i]] = torch.tensor(example["tag_ids"])
+    mask = torch.arange(time).unsqueeze(0) < lengths.unsqueeze(1)
+    word_chars = [torch.tensor(chars) for example in examples for chars in example["char_ids"]]
+    flat_chars = pad_sequence(word_chars, batch_first=True, padding_value=PAD_INDEX)
+    chars = flat_chars.new_full((batch, time, flat_chars.size(1)), PAD_INDEX)
+    chars[mask] = flat_chars  # mask is row-major, matching the order of word_chars
+    return TaggingBatch(words, chars, tags, mask, lengths)

@@ -1,0 +1,245 @@
+"""Data module for sequence tagging: reads a dataset, owns its vocabularies, batches by length."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import datasets
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from data_modules.batching import BucketBatchSampler, collate_tagging
+from data_modules.conllu import TagColumn, read_conllu
+from data_modules.registry import cache_dir, get_spec, resolve_file, sha256_of
+from nlptag.errors import DataFormatError, NlptagError
+from nlptag.vocabulary import PAD, UNK, Vocabulary
+
+SPLITS = ("train", "validation", "test")
+
+
+class TaggingDataModule(pl.LightningDataModule):
+    """Tagged sentences from a registered dataset, explicit files, or a HF hub dataset.
+
+    Args:
+        dataset: registry name (e.g. ``ud_en_ewt``); its files are found by ``resolve_file``.
+        train_file: explicit training file; with validation_file / test_file it overrides
+            the dataset's files of that split.
+        validation_file: explicit validation file.
+        test_file: explicit test file.
+        predict_file: file to tag with ``nlptag predict`` (default: the test split).
+        hub_dataset: a HF hub dataset id (or local dataset folder) read with
+            ``datasets.load_dataset``; needs columns ``tokens`` and ``hub_tag_column``.
+        hub_config: the hub dataset's configuration name.
+        hub_tag_column: tag column of the hub dataset.
+        tag_column: CoNLL-U column holding the tags (``upos`` or ``xpos``).
+        batch_size: sentences per batch.
+        min_word_freq: words seen fewer times in training map to ``<unk>``.
+        max_word_length: characters kept per word for character features.
+        num_workers: data loader worker processes.
+        seed: seed of the batch order.
+    """
+
+    def __init__(
+        self,
+        dataset: str | None = None,
+        train_file: str | None = None,
+        validation_file: str | None = None,
+        test_file: str | None = None,
+        predict_file: str | None = None,
+        hub_dataset: str | None = None,
+        hub_config: str | None = None,
+        hub_tag_column: str = "upos",
+        tag_column: TagColumn = "upos",
+        batch_size: int = 32,
+        min_word_freq: int = 2,
+        max_word_length: int = 30,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if dataset is None and hub_dataset is None and train_file is None:
+            raise NlptagError(
+                "data: give a dataset name (data.dataset), a hub dataset (data.hub_dataset) "
+                "or files (data.train_file, data.validation_file, data.test_file)"
+            )
+        if dataset is not None:
+            get_spec(dataset)  # fail early on an unknown name
+        self.save_hyperparameters()
+        self._splits: dict[str, datasets.Dataset] = {}
+        self._encoded: dict[str, list[dict]] = {}
+        self.words: Vocabulary | None = None
+        self.chars: Vocabulary | None = None
+        self.tags: Vocabulary | None = None
+
+    # --- reading ---------------------------------------------------------------------------
+    def read_file(self, path: Path) -> Iterator[dict[str, list[str]]]:
+        """Examples ``{"tokens", "tags"}`` of one file; subclasses read other formats."""
+        return read_conllu(path, self.hparams.tag_column)
+
+    def split_file(self, split: str) -> Path | None:
+        explicit = getattr(self.hparams, f"{split}_file")
+        if explicit is not None:
+            path = Path(explicit)
+            if not path.is_file():
+                raise NlptagError(f"data.{split}_file: {path} does not exist or is not a file")
+            return path
+        if self.hparams.dataset is None:
+            return None
+        files = get_spec(self.hparams.dataset).splits.get(split)
+        return resolve_file(self.hparams.dataset, files[0]) if files else None
+
+    def load_split(self, split: str) -> datasets.Dataset | None:
+        """The split as a ``datasets.Dataset``, parsed once and cached by file content."""
+        if split in self._splits:
+            return self._splits[split]
+        if self.hparams.hub_dataset is not None and getattr(self.hparams, f"{split}_file") is None:
+            loaded = self._load_hub_split(split)
+        else:
+            path = self.split_file(split)
+            loaded = self._load_file(path) if path is not None else None
+        self._splits[split] = loaded
+        return loaded
+
+    def _load_file(self, path: Path) -> datasets.Dataset:
+        if path.stat().st_size == 0:
+            raise DataFormatError(path, None, "the file is empty")
+        key = f"{type(self).__name__}-{self.hparams.tag_column}-{sha256_of(path)[:24]}"
+        cached = cache_dir() / "parsed" / key
+        if (cached / "dataset_info.json").is_file():
+            return datasets.load_from_disk(str(cached))
+        examples = list(self.read_file(path))
+        if not examples:
+            raise DataFormatError(path, None, "no sentences found")
+        parsed = datasets.Dataset.from_list(examples)
+        parsed.save_to_disk(str(cached))
+        return parsed
+
+    def _load_hub_split(self, split: str) -> datasets.Dataset | None:
+        hub = datasets.load_dataset(self.hparams.hub_dataset, self.hparams.hub_config)
+        if split not in hub:
+            return None
+        part = hub[split]
+        feature = part.features[self.hparams.hub_tag_column]
+        names = getattr(getattr(feature, "feature", None), "names", None)
+        return part.map(
+            lambda example: {
+                "tokens": example["tokens"],
+                "tags": [names[t] for t in example[self.hparams.hub_tag_column]]
+                if names
+                else example[self.hparams.hub_tag_column],
+            },
+            remove_columns=part.column_names,
+        )
+
+    # --- vocabularies (built from the training split only) ------------------------------------
+    def build_vocabularies(self) -> None:
+        if self.words is not None:
+            return
+        train = self.load_split("train")
+        if train is None:
+            raise NlptagError("data: the vocabularies need a training split (data.train_file)")
+        self.words = Vocabulary.build(
+            (token for tokens in train["tokens"] for token in tokens),
+            min_freq=self.hparams.min_word_freq,
+        )
+        self.chars = Vocabulary.build(
+            (char for tokens in train["tokens"] for token in tokens for char in token)
+        )
+        self.tags = Vocabulary.build(
+            (tag for tags in train["tags"] for tag in tags), specials=(), unk=None
+        )
+
+    @property
+    def num_words(self) -> int:
+        self.build_vocabularies()
+        return len(self.words)
+
+    @property
+    def num_chars(self) -> int:
+        self.build_vocabularies()
+        return len(self.chars)
+
+    @property
+    def tag_names(self) -> list[str]:
+        self.build_vocabularies()
+        return list(self.tags.entries)
+
+    def state_dict(self) -> dict[str, list[str]]:
+        self.build_vocabularies()
+        return {"words": self.words.entries, "chars": self.chars.entries, "tags": self.tags.entries}
+
+    def load_state_dict(self, state: dict[str, list[str]]) -> None:
+        self.words = Vocabulary(state["words"])
+        self.chars = Vocabulary(state["chars"])
+        self.tags = Vocabulary(state["tags"], unk=None)
+        self._encoded.clear()
+
+    # --- encoding and loading ------------------------------------------------------------------
+    def encode(self, tokens: list[str], tags: list[str] | None = None) -> dict[str, list]:
+        """Ids of one sentence: ``word_ids`` (T), ``char_ids`` (T lists), ``tag_ids`` (T)."""
+        self.build_vocabularies()
+        limit = self.hparams.max_word_length
+        tag_ids = [0] * len(tokens)
+        if tags is not None:
+            try:
+                tag_ids = self.tags.ids(tags)
+            except KeyError as error:
+                raise NlptagError(f"tag {error.args[0]} does not occur in the training data") from None
+        return {
+            "word_ids": self.words.ids(tokens),
+            "char_ids": [self.chars.ids(token[:limit]) or [self.chars.id(UNK)] for token in tokens],
+            "tag_ids": tag_ids,
+        }
+
+    def encoded_split(self, split: str) -> list[dict]:
+        if split not in self._encoded:
+            data = self.load_split(split)
+            if data is None:
+                raise NlptagError(f"data: no {split} split; set data.{split}_file")
+            self._encoded[split] = [
+                self.encode(tokens, tags) for tokens, tags in zip(data["tokens"], data["tags"])
+            ]
+        return self._encoded[split]
+
+    def setup(self, stage: str) -> None:
+        self.build_vocabularies()
+        needed = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}
+        for split in needed.get(stage, ()):
+            self.encoded_split(split)
+
+    def _loader(self, examples: list[dict], shuffle: bool) -> DataLoader:
+        trainer = self.trainer
+        sampler = BucketBatchSampler(
+            [len(example["word_ids"]) for example in examples],
+            self.hparams.batch_size,
+            shuffle=shuffle,
+            seed=self.hparams.seed,
+            num_replicas=trainer.world_size if trainer else 1,
+            rank=trainer.global_rank if trainer else 0,
+        )
+        return DataLoader(
+            examples,
+            batch_sampler=sampler,
+            collate_fn=collate_tagging,
+            num_workers=self.hparams.num_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.encoded_split("train"), shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.encoded_split("validation"), shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.encoded_split("test"), shuffle=False)
+
+    def predict_examples(self) -> datasets.Dataset:
+        if self.hparams.predict_file is not None:
+            return self._load_file(Path(self.hparams.predict_file))
+        return self.load_split("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        data = self.predict_examples()
+        examples = [self.encode(tokens) for tokens in data["tokens"]]
+        return self._loader(examples, shuffle=False)

@@ -1,0 +1,91 @@
+"""The ``nlptag`` command: LightningCLI's fit/validate/test/predict plus nlptag's own tools."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pytorch_lightning import LightningModule, Trainer
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+
+from nlptag.errors import NlptagError
+
+# Values derived from the data, linked into the model when both have them.
+DATA_TO_MODEL_LINKS = ("num_words", "num_chars", "tag_names")
+
+
+class NlptagCLI(LightningCLI):
+    """One CLI for every task: model and data classes are chosen by ``class_path`` in the YAML.
+
+    Each run logs to ``trainer.default_root_dir`` itself (no version sub-folders), so
+    ``--ckpt_path last`` finds ``<run>/checkpoints/last.ckpt`` again after an interruption.
+    """
+
+    def __init__(self, args: list[str] | None = None) -> None:
+        super().__init__(
+            LightningModule,
+            None,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            trainer_defaults={"use_distributed_sampler": False, "default_root_dir": "runs/default"},
+            save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,
+            args=args,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        for name in DATA_TO_MODEL_LINKS:
+            parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        trainer = config.trainer
+        if trainer.logger in (None, True):
+            trainer.logger = {
+                "class_path": "pytorch_lightning.loggers.CSVLogger",
+                "init_args": {"save_dir": trainer.default_root_dir, "name": "", "version": ""},
+            }
+
+    def instantiate_trainer(self, **kwargs) -> Trainer:
+        callbacks = kwargs.pop("callbacks", []) or []
+        if not any(isinstance(callback, ModelCheckpoint) for callback in callbacks):
+            # checkpoints/best.ckpt by the task's main metric, and checkpoints/last.ckpt
+            best_and_last = ModelCheckpoint(
+                monitor=self.model.main_metric,
+                mode=self.model.main_metric_mode,
+                filename="best",
+                save_last=True,
+                save_top_k=1,
+                enable_version_counter=False,
+            )
+            callbacks = [*callbacks, best_and_last]
+        return super().instantiate_trainer(callbacks=callbacks, **kwargs)
+
+    def after_test(self) -> None:
+        metrics = {
+            key: float(value)
+            for key, value in self.trainer.callback_metrics.items()
+            if key.startswith("test/")
+        }
+        path = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "metrics.json"
+        if self.trainer.is_global_zero:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+            print(f"metrics written to {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``nlptag`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        NlptagCLI(args=argv)
+    except NlptagError as error:
+        print(f"nlptag: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

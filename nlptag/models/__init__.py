@@ -1,0 +1,1 @@
+"""Plain ``nn.Module`` networks: embeddings, encoders, heads, CRF."""

@@ -1,0 +1,112 @@
+"""Sequence tagging (POS, NER): word features -> recurrent encoder -> tagging head.
+
+Shapes: ``B`` batch, ``T`` time, ``H`` encoder output size, ``C`` tags.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from torchmetrics.classification import MulticlassAccuracy
+
+from data_modules.batching import TaggingBatch
+from nlptag.models.embeddings import WordEmbedder
+from nlptag.models.encoders import RecurrentEncoder
+from nlptag.models.heads import SoftmaxHead, TaggingHead, TagPrediction
+
+EmbedderFactory = Callable[[int, int], WordEmbedder]
+"""(num_words, num_chars) -> word representation module."""
+EncoderFactory = Callable[[int], RecurrentEncoder]
+"""(input_size) -> encoder."""
+HeadFactory = Callable[[int, list[str]], TaggingHead]
+"""(input_size, tag_names) -> tagging head."""
+
+
+class SequenceTagger(pl.LightningModule):
+    """Tags every word of a sentence; the head (softmax or CRF) decides loss and decoding.
+
+    Args:
+        num_words: word vocabulary size (linked from the data module).
+        num_chars: character vocabulary size (linked from the data module).
+        tag_names: the tags, in id order (linked from the data module).
+        embedder: builds the word representation.
+        encoder: builds the recurrent encoder.
+        head: builds the output head.
+        optimizer: the optimizer, given the parameters.
+        lr_scheduler: an optional LR schedule, stepped once per epoch; a ReduceLROnPlateau
+            schedule watches ``val/loss``.
+    """
+
+    main_metric = "val/acc"
+    main_metric_mode = "max"
+
+    def __init__(
+        self,
+        num_words: int = 2,
+        num_chars: int = 2,
+        tag_names: list[str] | None = None,
+        embedder: EmbedderFactory = WordEmbedder,
+        encoder: EncoderFactory = RecurrentEncoder,
+        head: HeadFactory = SoftmaxHead,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.tag_names = list(tag_names or ["O"])
+        self.embedder = embedder(num_words, num_chars)
+        self.encoder = encoder(self.embedder.output_size)
+        self.head = head(self.encoder.output_size, self.tag_names)
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
+        num_tags = len(self.tag_names)
+        self.train_acc = MulticlassAccuracy(num_tags, average="micro")
+        self.val_acc = MulticlassAccuracy(num_tags, average="micro")
+        self.test_acc = MulticlassAccuracy(num_tags, average="micro")
+
+    def forward(self, batch: TaggingBatch) -> torch.Tensor:
+        """Encoder features (B, T, H)."""
+        return self.encoder(self.embedder(batch.words, batch.chars), batch.lengths)
+
+    def decode(self, batch: TaggingBatch) -> TagPrediction:
+        return self.head.decode(self(batch), batch.mask)
+
+    def _step(self, batch: TaggingBatch, stage: str, accuracy: MulticlassAccuracy) -> torch.Tensor:
+        features = self(batch)
+        loss = self.head.loss(features, batch.tags, batch.mask)
+        size = batch.words.size(0)
+        self.log(f"{stage}/loss", loss, batch_size=size, sync_dist=stage != "train", prog_bar=True)
+        if stage != "train":
+            predicted = self.head.decode(features, batch.mask).tags
+            accuracy(predicted[batch.mask], batch.tags[batch.mask])
+            self.log(f"{stage}/acc", accuracy, batch_size=size, prog_bar=True)
+        return loss
+
+    def training_step(self, batch: TaggingBatch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train", self.train_acc)
+
+    def validation_step(self, batch: TaggingBatch, batch_idx: int) -> None:
+        self._step(batch, "val", self.val_acc)
+
+    def test_step(self, batch: TaggingBatch, batch_idx: int) -> None:
+        self._step(batch, "test", self.test_acc)
+
+    def predict_step(self, batch: TaggingBatch, batch_idx: int) -> list[list[str]]:
+        prediction = self.decode(batch)
+        return [
+            [self.tag_names[t] for t in tags[:length].tolist()]
+            for tags, length in zip(prediction.tags, batch.lengths.tolist())
+        ]
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer(self.parameters())
+        if self.lr_scheduler is None:
+            return optimizer
+        scheduler = self.lr_scheduler(optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch"},
+        }
