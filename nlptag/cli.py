@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -13,7 +14,14 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from nlptag.errors import NlptagError
 
 # Values derived from the data, linked into the model when both have them.
-DATA_TO_MODEL_LINKS = ("num_words", "num_chars", "tag_names")
+DATA_TO_MODEL_LINKS = ("num_words", "num_chars", "tag_names", "label_names", "vocabulary")
+
+# nlptag's own commands beside LightningCLI's fit/validate/test/predict: name -> "module:function",
+# each function taking the remaining arguments and returning an exit status.
+TOOLS = {
+    "conlleval": ("nlptag.conlleval:main", "score a CoNLL prediction file like conlleval"),
+    "tag": ("nlptag.inference:tag_main", "tag sentences with a trained tagger checkpoint"),
+}
 
 
 class NlptagCLI(LightningCLI):
@@ -76,11 +84,22 @@ class NlptagCLI(LightningCLI):
             print(f"metrics written to {path}")
 
 
+_TOOLS_HELP = "nlptag tools (besides the Lightning subcommands below):\n" + "\n".join(
+    f"  {name:<12} {help_text}" for name, (_, help_text) in TOOLS.items()
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nlptag`` console script."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        NlptagCLI(args=argv)
+        if args and args[0] in TOOLS:
+            module_name, function_name = TOOLS[args[0]][0].split(":")
+            module = importlib.import_module(module_name)
+            return getattr(module, function_name)(args[1:])
+        if args and args[0] in ("-h", "--help"):
+            print(_TOOLS_HELP)
+        NlptagCLI(args=None if argv is None else args)
     except NlptagError as error:
         print(f"nlptag: error: {error}", file=sys.stderr)
         return 2
