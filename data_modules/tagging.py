@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +14,44 @@ from data_modules.batching import BucketBatchSampler, collate_tagging
 from data_modules.conllu import TagColumn, read_conllu
 from data_modules.registry import cache_dir, get_spec, resolve_file, sha256_of
 from nlptag.errors import DataFormatError, NlptagError
-from nlptag.vocabulary import PAD, UNK, Vocabulary
+from nlptag.vocabulary import Vocabulary
 
 SPLITS = ("train", "validation", "test")
+
+
+_DIGIT = re.compile(r"\d")
+
+
+def normalize_word(token: str, lowercase: bool = False, digits_to_zero: bool = False) -> str:
+    """The form looked up in the word vocabulary (characters always see the raw token)."""
+    if lowercase:
+        token = token.lower()
+    return _DIGIT.sub("0", token) if digits_to_zero else token
+
+
+def encode_sentence(
+    tokens: list[str],
+    words: Vocabulary,
+    chars: Vocabulary,
+    max_word_length: int,
+    tags: list[str] | None = None,
+    tag_vocabulary: Vocabulary | None = None,
+    lowercase: bool = False,
+    digits_to_zero: bool = False,
+) -> dict[str, list]:
+    """Ids of one sentence: ``word_ids`` (T), ``char_ids`` (T lists), ``tag_ids`` (T; zeros
+    without tags). A word's characters are cut to ``max_word_length``."""
+    tag_ids = [0] * len(tokens)
+    if tags is not None:
+        try:
+            tag_ids = tag_vocabulary.ids(tags)
+        except KeyError as error:
+            raise NlptagError(f"tag {error.args[0]} does not occur in the training data") from None
+    return {
+        "word_ids": words.ids(normalize_word(t, lowercase, digits_to_zero) for t in tokens),
+        "char_ids": [chars.ids(token[:max_word_length]) or [chars.unk_id] for token in tokens],
+        "tag_ids": tag_ids,
+    }
 
 
 class TaggingDataModule(pl.LightningDataModule):
@@ -35,6 +71,8 @@ class TaggingDataModule(pl.LightningDataModule):
         tag_column: CoNLL-U column holding the tags (``upos`` or ``xpos``).
         batch_size: sentences per batch.
         min_word_freq: words seen fewer times in training map to ``<unk>``.
+        lowercase: look words up lower-cased (character features still see the case).
+        digits_to_zero: look words up with every digit replaced by 0.
         max_word_length: characters kept per word for character features.
         num_workers: data loader worker processes.
         seed: seed of the batch order.
@@ -53,6 +91,8 @@ class TaggingDataModule(pl.LightningDataModule):
         tag_column: TagColumn = "upos",
         batch_size: int = 32,
         min_word_freq: int = 2,
+        lowercase: bool = False,
+        digits_to_zero: bool = False,
         max_word_length: int = 30,
         num_workers: int = 0,
         seed: int = 0,
@@ -76,6 +116,14 @@ class TaggingDataModule(pl.LightningDataModule):
     def read_file(self, path: Path) -> Iterator[dict[str, list[str]]]:
         """Examples ``{"tokens", "tags"}`` of one file; subclasses read other formats."""
         return read_conllu(path, self.hparams.tag_column)
+
+    def prepare_tags(self, tags: list[str]) -> list[str]:
+        """Tags as the model is trained on them (NER converts between tag schemes here)."""
+        return tags
+
+    def cache_key(self) -> str:
+        """The reading options that change what ``read_file`` returns (part of the cache key)."""
+        return self.hparams.tag_column
 
     def split_file(self, split: str) -> Path | None:
         explicit = getattr(self.hparams, f"{split}_file")
@@ -104,11 +152,18 @@ class TaggingDataModule(pl.LightningDataModule):
     def _load_file(self, path: Path) -> datasets.Dataset:
         if path.stat().st_size == 0:
             raise DataFormatError(path, None, "the file is empty")
-        key = f"{type(self).__name__}-{self.hparams.tag_column}-{sha256_of(path)[:24]}"
+        key = f"{type(self).__name__}-{self.cache_key()}-{sha256_of(path)[:24]}"
         cached = cache_dir() / "parsed" / key
         if (cached / "dataset_info.json").is_file():
             return datasets.load_from_disk(str(cached))
-        examples = list(self.read_file(path))
+        examples = []
+        for number, example in enumerate(self.read_file(path), start=1):
+            try:
+                examples.append(
+                    {"tokens": example["tokens"], "tags": self.prepare_tags(example["tags"])}
+                )
+            except ValueError as error:
+                raise DataFormatError(path, None, f"sentence {number}: {error}") from None
         if not examples:
             raise DataFormatError(path, None, "no sentences found")
         parsed = datasets.Dataset.from_list(examples)
@@ -125,9 +180,11 @@ class TaggingDataModule(pl.LightningDataModule):
         return part.map(
             lambda example: {
                 "tokens": example["tokens"],
-                "tags": [names[t] for t in example[self.hparams.hub_tag_column]]
-                if names
-                else example[self.hparams.hub_tag_column],
+                "tags": self.prepare_tags(
+                    [names[t] for t in example[self.hparams.hub_tag_column]]
+                    if names
+                    else example[self.hparams.hub_tag_column]
+                ),
             },
             remove_columns=part.column_names,
         )
@@ -139,12 +196,17 @@ class TaggingDataModule(pl.LightningDataModule):
         train = self.load_split("train")
         if train is None:
             raise NlptagError("data: the vocabularies need a training split (data.train_file)")
+        h = self.hparams
         self.words = Vocabulary.build(
-            (token for tokens in train["tokens"] for token in tokens),
+            (
+                normalize_word(token, h.lowercase, h.digits_to_zero)
+                for tokens in train["tokens"]
+                for token in tokens
+            ),
             min_freq=self.hparams.min_word_freq,
         )
         self.chars = Vocabulary.build(
-            (char for tokens in train["tokens"] for token in tokens for char in token)
+            char for tokens in train["tokens"] for token in tokens for char in token
         )
         self.tags = Vocabulary.build(
             (tag for tags in train["tags"] for tag in tags), specials=(), unk=None
@@ -177,29 +239,32 @@ class TaggingDataModule(pl.LightningDataModule):
 
     # --- encoding and loading ------------------------------------------------------------------
     def encode(self, tokens: list[str], tags: list[str] | None = None) -> dict[str, list]:
-        """Ids of one sentence: ``word_ids`` (T), ``char_ids`` (T lists), ``tag_ids`` (T)."""
         self.build_vocabularies()
-        limit = self.hparams.max_word_length
-        tag_ids = [0] * len(tokens)
-        if tags is not None:
-            try:
-                tag_ids = self.tags.ids(tags)
-            except KeyError as error:
-                raise NlptagError(f"tag {error.args[0]} does not occur in the training data") from None
-        return {
-            "word_ids": self.words.ids(tokens),
-            "char_ids": [self.chars.ids(token[:limit]) or [self.chars.id(UNK)] for token in tokens],
-            "tag_ids": tag_ids,
-        }
+        h = self.hparams
+        return encode_sentence(
+            tokens,
+            self.words,
+            self.chars,
+            h.max_word_length,
+            tags,
+            self.tags,
+            h.lowercase,
+            h.digits_to_zero,
+        )
 
     def encoded_split(self, split: str) -> list[dict]:
         if split not in self._encoded:
             data = self.load_split(split)
             if data is None:
                 raise NlptagError(f"data: no {split} split; set data.{split}_file")
-            self._encoded[split] = [
-                self.encode(tokens, tags) for tokens, tags in zip(data["tokens"], data["tags"])
-            ]
+            encoded = []
+            for number, (tokens, tags) in enumerate(zip(data["tokens"], data["tags"]), start=1):
+                try:
+                    encoded.append(self.encode(tokens, tags))
+                except NlptagError as error:
+                    source = self.split_file(split) or self.hparams.hub_dataset
+                    raise NlptagError(f"{source}: sentence {number}: {error}") from None
+            self._encoded[split] = encoded
         return self._encoded[split]
 
     def setup(self, stage: str) -> None:

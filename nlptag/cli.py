@@ -14,13 +14,22 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from nlptag.errors import NlptagError
 
 # Values derived from the data, linked into the model when both have them.
-DATA_TO_MODEL_LINKS = ("num_words", "num_chars", "tag_names", "label_names", "vocabulary")
+DATA_TO_MODEL_LINKS = (
+    "num_words",
+    "num_chars",
+    "tag_names",
+    "label_names",
+    "vocabulary",
+    "data_scheme",
+    "tag_scheme",
+)
 
 # nlptag's own commands beside LightningCLI's fit/validate/test/predict: name -> "module:function",
 # each function taking the remaining arguments and returning an exit status.
 TOOLS = {
     "conlleval": ("nlptag.conlleval:main", "score a CoNLL prediction file like conlleval"),
     "tag": ("nlptag.inference:tag_main", "tag sentences with a trained tagger checkpoint"),
+    "generate": ("nlptag.generate:main", "sample text from a trained character language model"),
 }
 
 

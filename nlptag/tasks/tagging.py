@@ -5,10 +5,11 @@ Shapes: ``B`` batch, ``T`` time, ``H`` encoder output size, ``C`` tags.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
+from torch import nn
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -21,6 +22,9 @@ EmbedderFactory = Callable[[int, int], WordEmbedder]
 """(num_words, num_chars) -> word representation module."""
 EncoderFactory = Callable[[int], RecurrentEncoder]
 """(input_size) -> encoder."""
+STAGES = ("val", "test")
+"""Stages with metrics; training logs only its loss (decoding every batch would slow it down)."""
+
 HeadFactory = Callable[[int, list[str]], TaggingHead]
 """(input_size, tag_names) -> tagging head."""
 
@@ -62,10 +66,9 @@ class SequenceTagger(pl.LightningModule):
         self.head = head(self.encoder.output_size, self.tag_names)
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
-        num_tags = len(self.tag_names)
-        self.train_acc = MulticlassAccuracy(num_tags, average="micro")
-        self.val_acc = MulticlassAccuracy(num_tags, average="micro")
-        self.test_acc = MulticlassAccuracy(num_tags, average="micro")
+        self.accuracy = nn.ModuleDict(
+            {stage: MulticlassAccuracy(len(self.tag_names), average="micro") for stage in STAGES}
+        )
 
     def forward(self, batch: TaggingBatch) -> torch.Tensor:
         """Encoder features (B, T, H)."""
@@ -74,25 +77,29 @@ class SequenceTagger(pl.LightningModule):
     def decode(self, batch: TaggingBatch) -> TagPrediction:
         return self.head.decode(self(batch), batch.mask)
 
-    def _step(self, batch: TaggingBatch, stage: str, accuracy: MulticlassAccuracy) -> torch.Tensor:
+    def _step(self, batch: TaggingBatch, stage: str) -> torch.Tensor:
         features = self(batch)
         loss = self.head.loss(features, batch.tags, batch.mask)
         size = batch.words.size(0)
         self.log(f"{stage}/loss", loss, batch_size=size, sync_dist=stage != "train", prog_bar=True)
         if stage != "train":
-            predicted = self.head.decode(features, batch.mask).tags
-            accuracy(predicted[batch.mask], batch.tags[batch.mask])
-            self.log(f"{stage}/acc", accuracy, batch_size=size, prog_bar=True)
+            self.evaluate(stage, self.head.decode(features, batch.mask), batch)
         return loss
 
+    def evaluate(self, stage: str, prediction: TagPrediction, batch: TaggingBatch) -> None:
+        """Update and log the stage's metrics: micro-averaged token accuracy."""
+        accuracy = self.accuracy[stage]
+        accuracy(prediction.tags[batch.mask], batch.tags[batch.mask])
+        self.log(f"{stage}/acc", accuracy, batch_size=batch.words.size(0), prog_bar=True)
+
     def training_step(self, batch: TaggingBatch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train", self.train_acc)
+        return self._step(batch, "train")
 
     def validation_step(self, batch: TaggingBatch, batch_idx: int) -> None:
-        self._step(batch, "val", self.val_acc)
+        self._step(batch, "val")
 
     def test_step(self, batch: TaggingBatch, batch_idx: int) -> None:
-        self._step(batch, "test", self.test_acc)
+        self._step(batch, "test")
 
     def predict_step(self, batch: TaggingBatch, batch_idx: int) -> list[list[str]]:
         prediction = self.decode(batch)

@@ -1,0 +1,166 @@
+"""Text classification (sentiment): word features -> recurrent encoder -> pooling -> dropout ->
+linear layer over the labels.
+
+Shapes: ``B`` batch, ``T`` time, ``H`` encoder output size, ``P`` pooled size, ``C`` labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from data_modules.classification import ClassificationBatch
+from nlptag.errors import NlptagError
+from nlptag.models.embeddings import WordEmbedder
+from nlptag.models.encoders import RecurrentEncoder
+from nlptag.models.pooling import MaxPooling
+
+EmbedderFactory = Callable[[int, int], WordEmbedder]
+"""(num_words, num_chars) -> word representation module."""
+EncoderFactory = Callable[[int], RecurrentEncoder]
+"""(input_size) -> encoder."""
+PoolingFactory = Callable[[int], nn.Module]
+"""(input_size) -> pooling module: features (B, T, H), mask (B, T) -> (B, P), with
+``output_size`` = P."""
+
+
+def stage_metrics(num_labels: int, stage: str) -> MetricCollection:
+    """Accuracy (micro) and macro-averaged F1, logged as ``<stage>/acc`` and ``<stage>/f1``."""
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_labels, average="micro"),
+            "f1": MulticlassF1Score(num_labels, average="macro"),
+        },
+        prefix=f"{stage}/",
+    )
+
+
+class SequenceClassifier(pl.LightningModule):
+    """Gives each text one label: the encoder's outputs are pooled into one vector, then a linear
+    layer (after dropout) scores the labels; trained with cross-entropy.
+
+    Args:
+        num_words: word vocabulary size (linked from the data module).
+        num_chars: character vocabulary size (linked from the data module).
+        label_names: the labels, in id order (linked from the data module).
+        embedder: builds the word representation.
+        encoder: builds the recurrent encoder.
+        pooling: builds the pooling over time (final states, max, mean or attention).
+        dropout: dropout on the pooled vector, before the output layer.
+        label_smoothing: cross-entropy label smoothing, in [0, 1).
+        class_weights: one cross-entropy weight per label, in ``label_names`` order
+            (``None``: all 1), e.g. to up-weight rare classes.
+        optimizer: the optimizer, given the parameters.
+        lr_scheduler: an optional LR schedule, stepped once per epoch; a ReduceLROnPlateau
+            schedule watches ``val/loss``.
+    """
+
+    main_metric = "val/acc"
+    main_metric_mode = "max"
+
+    def __init__(
+        self,
+        num_words: int = 2,
+        num_chars: int = 2,
+        label_names: list[str] | None = None,
+        embedder: EmbedderFactory = WordEmbedder,
+        encoder: EncoderFactory = RecurrentEncoder,
+        pooling: PoolingFactory = MaxPooling,
+        dropout: float = 0.5,
+        label_smoothing: float = 0.0,
+        class_weights: list[float] | None = None,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.label_names = list(label_names or ["0", "1"])
+        num_labels = len(self.label_names)
+        if class_weights is not None and len(class_weights) != num_labels:
+            raise NlptagError(
+                f"model.class_weights has {len(class_weights)} weights for {num_labels} labels "
+                f"({', '.join(self.label_names)})"
+            )
+        if not 0.0 <= label_smoothing < 1.0:
+            raise NlptagError("model.label_smoothing must be in [0, 1)")
+        self.embedder = embedder(num_words, num_chars)
+        self.encoder = encoder(self.embedder.output_size)
+        self.pooling = pooling(self.encoder.output_size)
+        encoder_bidirectional = self.encoder.rnn.bidirectional
+        if getattr(self.pooling, "bidirectional", encoder_bidirectional) != encoder_bidirectional:
+            raise NlptagError(
+                f"model.pooling: bidirectional={self.pooling.bidirectional} does not match the "
+                f"encoder's bidirectional={encoder_bidirectional}"
+            )
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(self.pooling.output_size, num_labels)
+        weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
+        self.register_buffer("class_weights", weights, persistent=False)
+        self.label_smoothing = label_smoothing
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
+        self.train_metrics = stage_metrics(num_labels, "train")
+        self.val_metrics = stage_metrics(num_labels, "val")
+        self.test_metrics = stage_metrics(num_labels, "test")
+
+    def forward(self, batch: ClassificationBatch) -> torch.Tensor:
+        """Label scores (B, C)."""
+        features = self.encoder(self.embedder(batch.words, batch.chars), batch.lengths)
+        return self.output(self.dropout(self.pooling(features, batch.mask)))
+
+    def _step(
+        self, batch: ClassificationBatch, stage: str, metrics: MetricCollection
+    ) -> torch.Tensor:
+        logits = self(batch)
+        loss = nn.functional.cross_entropy(
+            logits, batch.labels, weight=self.class_weights, label_smoothing=self.label_smoothing
+        )
+        size = batch.words.size(0)
+        self.log(f"{stage}/loss", loss, batch_size=size, sync_dist=stage != "train", prog_bar=True)
+        metrics(logits.argmax(dim=-1), batch.labels)
+        self.log_dict(metrics, batch_size=size, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def training_step(self, batch: ClassificationBatch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train", self.train_metrics)
+
+    def validation_step(self, batch: ClassificationBatch, batch_idx: int) -> None:
+        self._step(batch, "val", self.val_metrics)
+
+    def test_step(self, batch: ClassificationBatch, batch_idx: int) -> None:
+        self._step(batch, "test", self.test_metrics)
+
+    def predict_step(self, batch: ClassificationBatch, batch_idx: int) -> list[dict]:
+        """One ``{"index", "label", "probabilities"}`` per text; ``index`` is its position in the
+        predicted file (batches are sorted by length), ``probabilities`` maps each label to its
+        probability."""
+        probabilities = self(batch).softmax(dim=-1)  # (B, C)
+        return [
+            {
+                "index": index,
+                "label": self.label_names[label],
+                "probabilities": dict(zip(self.label_names, row, strict=True)),
+            }
+            for index, label, row in zip(
+                batch.index.tolist(),
+                probabilities.argmax(dim=-1).tolist(),
+                probabilities.tolist(),
+                strict=True,
+            )
+        ]
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer(self.parameters())
+        if self.lr_scheduler is None:
+            return optimizer
+        scheduler = self.lr_scheduler(optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch"},
+        }

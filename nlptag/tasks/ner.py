@@ -1,0 +1,90 @@
+"""Named-entity recognition: a sequence tagger scored by conlleval-exact entity F1.
+
+Shapes: ``B`` batch, ``T`` time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from data_modules.batching import TaggingBatch
+from nlptag.errors import NlptagError
+from nlptag.metrics.entity_f1 import EntityF1, extract_chunks
+from nlptag.models.heads import TagPrediction
+from nlptag.tag_schemes import Scheme, convert_tags
+from nlptag.tasks.tagging import STAGES, SequenceTagger
+
+
+class EntityTagger(SequenceTagger):
+    """A :class:`SequenceTagger` for entities: the model works in ``tag_scheme`` (IOBES by default);
+    metrics and predictions use the data's own ``data_scheme``. Both are linked from the data
+    module. The main metric is ``val/f1`` (entity F1 in percent, as conlleval computes it).
+
+    Args (besides those of :class:`SequenceTagger`):
+        data_scheme: the tag scheme of the data files (linked from the data module).
+        tag_scheme: the tag scheme of ``tag_names`` (linked from the data module).
+    """
+
+    main_metric = "val/f1"
+    main_metric_mode = "max"
+
+    def __init__(self, data_scheme: Scheme = "iob2", tag_scheme: Scheme = "iob2", **kwargs: Any):
+        super().__init__(**kwargs)
+        head_scheme = getattr(self.head, "scheme", None)
+        if head_scheme is not None and head_scheme != tag_scheme:
+            raise NlptagError(
+                f"model.head.init_args.scheme is {head_scheme!r} but the data's tag_scheme is "
+                f"{tag_scheme!r}; set them to the same scheme"
+            )
+        self.data_scheme = data_scheme
+        self.tag_scheme = tag_scheme
+        types = sorted({tag.split("-", 1)[1] for tag in self.tag_names if "-" in tag})
+        self.entity_f1 = nn.ModuleDict({stage: EntityF1(types) for stage in STAGES})
+
+    def to_data_scheme(self, tag_ids: list[int]) -> list[str]:
+        return convert_tags([self.tag_names[t] for t in tag_ids], self.tag_scheme, self.data_scheme)
+
+    def evaluate(self, stage: str, prediction: TagPrediction, batch: TaggingBatch) -> None:
+        super().evaluate(stage, prediction, batch)
+        lengths = batch.lengths.tolist()
+        predicted = [self.to_data_scheme(t[:n]) for t, n in zip(prediction.tags.tolist(), lengths)]
+        gold = [self.to_data_scheme(t[:n]) for t, n in zip(batch.tags.tolist(), lengths)]
+        metric = self.entity_f1[stage]
+        metric.update(predicted, gold)
+
+    def _log_entity_f1(self, stage: str) -> None:
+        metric = self.entity_f1[stage]
+        values = metric.compute()
+        keys = values if stage == "test" else ("f1", "precision", "recall")
+        self.log_dict({f"{stage}/{key}": values[key] for key in keys})
+        metric.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_entity_f1("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_entity_f1("test")
+
+    def predict_step(self, batch: TaggingBatch, batch_idx: int) -> list[dict[str, Any]]:
+        """Per sentence: ``tags`` in the data's scheme and ``entities``, each with its type,
+        token span [start, end) and confidence (the mean CRF marginal probability of its tags,
+        or softmax probability with a softmax head)."""
+        prediction = self.decode(batch)
+        results = []
+        for tags, confidences, length in zip(
+            prediction.tags.tolist(), prediction.confidences.tolist(), batch.lengths.tolist()
+        ):
+            data_tags = self.to_data_scheme(tags[:length])
+            entities = [
+                {
+                    "type": type_,
+                    "start": start,
+                    "end": end,
+                    "confidence": sum(confidences[start:end]) / (end - start),
+                }
+                for type_, start, end in extract_chunks(data_tags)
+            ]
+            results.append({"tags": data_tags, "entities": entities})
+        return results

@@ -1,0 +1,37 @@
+import pytest
+import torch
+
+from nlptag.models.embeddings import UNK_INDEX, CharBiLSTM, CharCNN, WordEmbedder
+
+
+@pytest.mark.parametrize("features", [CharCNN, CharBiLSTM])
+def test_char_features_ignore_padding(features):
+    torch.manual_seed(0)
+    module = features(10).eval()
+    word = torch.tensor([[3, 4, 5]])
+    padded = torch.tensor([[3, 4, 5, 0, 0], [0, 0, 0, 0, 0]])
+    out = module(padded)
+    assert out.shape == (2, module.output_size)
+    assert torch.allclose(out[0], module(word)[0], atol=1e-6)
+    assert not out[1].any()  # padding word -> zero features
+
+
+def test_word_embedder_concatenates_word_and_char_features():
+    embedder = WordEmbedder(20, 10, word_dim=7, char_features=lambda n: CharCNN(n, num_filters=5))
+    assert embedder.output_size == 12
+    out = embedder(torch.tensor([[2, 3]]), torch.tensor([[[2, 3], [4, 0]]]))
+    assert out.shape == (1, 2, 12)
+    assert WordEmbedder(20, 10, word_dim=7, char_features=None).output_size == 7
+
+
+def test_word_dropout_only_in_training_and_never_on_padding():
+    embedder = WordEmbedder(20, 10, char_features=None, dropout=0.0, word_dropout=1.0)
+    words = torch.tensor([[5, 6, 0]])
+    chars = torch.zeros(1, 3, 1, dtype=torch.long)
+    weight = embedder.word_embedding.weight
+    embedder.train()
+    out = embedder(words, chars)
+    assert torch.equal(out[0, 0], weight[UNK_INDEX]) and torch.equal(out[0, 1], weight[UNK_INDEX])
+    assert not out[0, 2].any()
+    embedder.eval()
+    assert torch.equal(embedder(words, chars)[0, 0], weight[5])
