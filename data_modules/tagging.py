@@ -98,13 +98,6 @@ class TaggingDataModule(pl.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if dataset is None and hub_dataset is None and train_file is None:
-            raise NlptagError(
-                "data: give a dataset name (data.dataset), a hub dataset (data.hub_dataset) "
-                "or files (data.train_file, data.validation_file, data.test_file)"
-            )
-        if dataset is not None:
-            get_spec(dataset)  # fail early on an unknown name
         self.save_hyperparameters()
         self._splits: dict[str, datasets.Dataset] = {}
         self._encoded: dict[str, list[dict]] = {}
@@ -141,6 +134,16 @@ class TaggingDataModule(pl.LightningDataModule):
         """The split as a ``datasets.Dataset``, parsed once and cached by file content."""
         if split in self._splits:
             return self._splits[split]
+        # checked here, not in __init__: errors raised while jsonargparse instantiates a class
+        # reach the user wrapped in a long union-type report
+        h = self.hparams
+        if h.dataset is None and h.hub_dataset is None and h.train_file is None:
+            raise NlptagError(
+                "data: give a dataset name (data.dataset), a hub dataset (data.hub_dataset) "
+                "or files (data.train_file, data.validation_file, data.test_file)"
+            )
+        if h.dataset is not None:
+            get_spec(h.dataset)
         if self.hparams.hub_dataset is not None and getattr(self.hparams, f"{split}_file") is None:
             loaded = self._load_hub_split(split)
         else:

@@ -6,6 +6,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -33,6 +34,21 @@ TOOLS = {
 }
 
 
+class NlptagArgumentParser(LightningArgumentParser):
+    """Reports a bad option or config key in one paragraph instead of the whole usage text."""
+
+    _INFORMATIVE = ("not accepted", "not expected", "No action", "unrecognized", "Problem with")
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+        kept = lines[:1] + [line for line in lines[1:] if any(k in line for k in self._INFORMATIVE)]
+        print(
+            f"nlptag: error: {' '.join(kept)} (see `nlptag <command> --help` for the options)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
 class NlptagCLI(LightningCLI):
     """One CLI for every task: model and data classes are chosen by ``class_path`` in the YAML.
 
@@ -49,6 +65,7 @@ class NlptagCLI(LightningCLI):
             trainer_defaults={"use_distributed_sampler": False, "default_root_dir": "runs/default"},
             save_config_kwargs={"overwrite": True},
             auto_configure_optimizers=False,
+            parser_class=NlptagArgumentParser,
             args=args,
         )
 
@@ -61,23 +78,25 @@ class NlptagCLI(LightningCLI):
         trainer = config.trainer
         if trainer.logger in (None, True):
             trainer.logger = {
-                "class_path": "pytorch_lightning.loggers.CSVLogger",
-                "init_args": {"save_dir": trainer.default_root_dir, "name": "", "version": ""},
+                "class_path": "nlptag.run_logger.RunLogger",
+                "init_args": {"save_dir": trainer.default_root_dir},
             }
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
-        callbacks = kwargs.pop("callbacks", []) or []
+        configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
+        callbacks = list(configured)
         if not any(isinstance(callback, ModelCheckpoint) for callback in callbacks):
             # checkpoints/best.ckpt by the task's main metric, and checkpoints/last.ckpt
-            best_and_last = ModelCheckpoint(
-                monitor=self.model.main_metric,
-                mode=self.model.main_metric_mode,
-                filename="best",
-                save_last=True,
-                save_top_k=1,
-                enable_version_counter=False,
+            callbacks.append(
+                ModelCheckpoint(
+                    monitor=self.model.main_metric,
+                    mode=self.model.main_metric_mode,
+                    filename="best",
+                    save_last=True,
+                    save_top_k=1,
+                    enable_version_counter=False,
+                )
             )
-            callbacks = [*callbacks, best_and_last]
         return super().instantiate_trainer(callbacks=callbacks, **kwargs)
 
     def after_test(self) -> None:

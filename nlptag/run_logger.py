@@ -1,0 +1,34 @@
+"""The run's CSV log: written straight into the run directory, appended to when a run resumes."""
+
+from __future__ import annotations
+
+import csv
+
+from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Keeps an existing ``metrics.csv`` (Lightning's writer deletes it) and continues it."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
+                self.metrics_keys = next(csv.reader(handle), [])
+
+
+class RunLogger(CSVLogger):
+    """``metrics.csv`` and ``hparams.yaml`` in ``save_dir`` itself (no version sub-folders), so a
+    run resumed with ``--ckpt_path last`` keeps one continuous log."""
+
+    def __init__(self, save_dir: str = "runs/default") -> None:
+        super().__init__(save_dir, name="", version="")
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment

@@ -1,0 +1,97 @@
+"""The ``nlptag`` command end to end: fit, test, metrics.json, checkpoints, resume, tools."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nlptag.cli import main
+from nlptag.inference import Tagger
+from tests.conftest import REPO
+
+DEMO = str(REPO / "configs" / "demo.yaml")
+QUICK = ["--trainer.enable_checkpointing=true", "--trainer.log_every_n_steps=1"]
+
+
+def fit_demo(run_dir: Path, *extra: str) -> int:
+    return main(
+        ["fit", "--config", DEMO, "--trainer.default_root_dir", str(run_dir), *QUICK, *extra]
+    )
+
+
+def epochs_logged(run_dir: Path) -> list[int]:
+    lines = (run_dir / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    column = header.index("val/acc")
+    return [int(row.split(",")[0]) for row in lines[1:] if row.split(",")[column]]
+
+
+def test_fit_writes_best_and_last_checkpoints_that_load_without_unpickling(tmp_path):
+    assert fit_demo(tmp_path, "--trainer.max_epochs=3") == 0
+    for name in ("best.ckpt", "last.ckpt"):
+        path = tmp_path / "checkpoints" / name
+        assert torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) == []
+        checkpoint = torch.load(path, weights_only=True)
+        assert checkpoint["hyper_parameters"]["tag_names"][0] in {"NOUN", "DET"}
+        assert checkpoint["TaggingDataModule"]["tags"] == checkpoint["hyper_parameters"]["tag_names"]
+    tagger = Tagger.from_checkpoint(tmp_path / "checkpoints" / "best.ckpt")
+    (tags,) = tagger.tag([["The", "dog", "runs", "."]])
+    assert len(tags) == 4 and tags[-1] == "PUNCT"
+
+
+def test_test_command_writes_flat_metrics_json(tmp_path):
+    assert fit_demo(tmp_path, "--trainer.max_epochs=2") == 0
+    demo_dev = REPO / "nlptag" / "resources" / "demo" / "dev.conllu"
+    status = main(
+        [
+            "test",
+            "--config",
+            DEMO,
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--data.init_args.test_file",
+            str(demo_dev),
+            "--ckpt_path",
+            str(tmp_path / "checkpoints" / "best.ckpt"),
+        ]
+    )
+    assert status == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics) == {"test/acc", "test/loss"}
+    assert 0.0 <= metrics["test/acc"] <= 1.0
+
+
+
+def test_killed_run_resumes_with_ckpt_path_last(tmp_path):
+    # first run: killed with SIGKILL when epoch 2 starts (epochs 0 and 1 are done)
+    killed = subprocess.run(
+        [sys.executable, "-m", "nlptag.cli", "fit", "--config", DEMO]
+        + ["--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs=4", *QUICK]
+        + ["--trainer.callbacks+=tests.test_cli_helpers.KillAtEpochStart"]
+        + ["--trainer.callbacks.init_args.epoch=2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    first = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert first["epoch"] == 1
+    assert epochs_logged(tmp_path) == [0, 1]
+    assert not list((tmp_path / "checkpoints").glob("*.tmp*"))
+    # second run continues with epoch 2, not from scratch
+    assert fit_demo(tmp_path, "--trainer.max_epochs=4", "--ckpt_path", "last") == 0
+    resumed = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["epoch"] == 3
+    assert resumed["global_step"] == 2 * first["global_step"]
+    assert epochs_logged(tmp_path) == [0, 1, 2, 3]
+
+
+def test_help_lists_every_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "nlptag.cli", "--help"], capture_output=True, text=True, check=True
+    )
+    for command in ("fit", "validate", "test", "predict", "conlleval", "tag"):
+        assert command in result.stdout
