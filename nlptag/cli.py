@@ -13,6 +13,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from nlptag.errors import NlptagError
+from nlptag.prediction_writer import PredictionWriter
 
 # Values derived from the data, linked into the model when both have them.
 DATA_TO_MODEL_LINKS = (
@@ -56,7 +57,7 @@ class NlptagCLI(LightningCLI):
     ``--ckpt_path last`` finds ``<run>/checkpoints/last.ckpt`` again after an interruption.
     """
 
-    def __init__(self, args: list[str] | None = None) -> None:
+    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
         super().__init__(
             LightningModule,
             None,
@@ -67,6 +68,7 @@ class NlptagCLI(LightningCLI):
             auto_configure_optimizers=False,
             parser_class=NlptagArgumentParser,
             args=args,
+            run=run,
         )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -97,6 +99,8 @@ class NlptagCLI(LightningCLI):
                     enable_version_counter=False,
                 )
             )
+        if self.subcommand == "predict":
+            callbacks.append(PredictionWriter())
         return super().instantiate_trainer(callbacks=callbacks, **kwargs)
 
     def after_test(self) -> None:

@@ -3,7 +3,8 @@
 Each line holds ``token ... gold predicted`` (the last two columns count); a blank line, a line
 starting with conlleval's boundary ``-X-`` ends a sentence and is not a token. As in conlleval.pl,
 a ``-DOCSTART-`` line is an ordinary token (its tags are normally ``O``): it adds to the token
-count and accuracy, never to the chunks. Chunking and counting are :mod:`nlptag.metrics.entity_f1`'s.
+count and accuracy, never to the chunks. Chunking and counting are those of
+:mod:`nlptag.metrics.entity_f1`.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def datamodule_state(checkpoint: dict[str, Any]) -> tuple[dict[str, Any], dict[s
 
 
 class Tagger:
-    """A trained sequence tagger with its vocabularies: ``Tagger.from_checkpoint(path).tag(...)``."""
+    """A trained sequence tagger and its vocabularies: ``Tagger.from_checkpoint(path).tag(...)``."""
 
     def __init__(
         self,

@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 from nlptag.cli import main
@@ -36,7 +35,9 @@ def test_fit_writes_best_and_last_checkpoints_that_load_without_unpickling(tmp_p
         assert torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) == []
         checkpoint = torch.load(path, weights_only=True)
         assert checkpoint["hyper_parameters"]["tag_names"][0] in {"NOUN", "DET"}
-        assert checkpoint["TaggingDataModule"]["tags"] == checkpoint["hyper_parameters"]["tag_names"]
+        assert (
+            checkpoint["TaggingDataModule"]["tags"] == checkpoint["hyper_parameters"]["tag_names"]
+        )
     tagger = Tagger.from_checkpoint(tmp_path / "checkpoints" / "best.ckpt")
     (tags,) = tagger.tag([["The", "dog", "runs", "."]])
     assert len(tags) == 4 and tags[-1] == "PUNCT"
@@ -62,7 +63,6 @@ def test_test_command_writes_flat_metrics_json(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics) == {"test/acc", "test/loss"}
     assert 0.0 <= metrics["test/acc"] <= 1.0
-
 
 
 def test_killed_run_resumes_with_ckpt_path_last(tmp_path):
@@ -95,3 +95,18 @@ def test_help_lists_every_command():
     )
     for command in ("fit", "validate", "test", "predict", "conlleval", "tag"):
         assert command in result.stdout
+
+
+def test_predict_writes_tags_in_input_order(tmp_path):
+    assert fit_demo(tmp_path, "--trainer.max_epochs=2") == 0
+    demo_dev = REPO / "nlptag" / "resources" / "demo" / "dev.conllu"
+    status = main(
+        ["predict", "--config", DEMO, "--trainer.default_root_dir", str(tmp_path)]
+        + ["--data.init_args.predict_file", str(demo_dev)]
+        + ["--ckpt_path", str(tmp_path / "checkpoints" / "best.ckpt")]
+    )
+    assert status == 0
+    rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert [row["index"] for row in rows] == list(range(10))
+    lengths = [len(s.split("\n")) - 2 for s in demo_dev.read_text().strip().split("\n\n")]
+    assert [len(row["prediction"]) for row in rows] == lengths

@@ -26,7 +26,7 @@ class TaggingHead(nn.Module):
     """Interface every tagging head implements; a head owns its projection to tag scores."""
 
     def loss(self, features: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Mean loss per sentence. features (B, T, H), tags (B, T) long, mask (B, T) bool -> scalar."""
+        """Loss to minimise (scalar). features (B, T, H), tags (B, T) long, mask (B, T) bool."""
         raise NotImplementedError
 
     def decode(self, features: torch.Tensor, mask: torch.Tensor) -> TagPrediction:

@@ -10,8 +10,9 @@ Shapes: ``B`` batch (streams), ``T`` steps per chunk, ``V`` characters.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import pytorch_lightning as pl
 import torch

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
-from torch import nn
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from data_modules.batching import TaggingBatch

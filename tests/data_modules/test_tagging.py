@@ -62,10 +62,10 @@ def test_unseen_tag_in_validation_names_the_file(tiny_conllu):
 def test_empty_and_missing_files(tiny_conllu, tmp_path):
     tiny_conllu["train"].write_text("")
     with pytest.raises(DataFormatError, match=r"train\.conllu: the file is empty"):
-        module(tiny_conllu).num_words
+        _ = module(tiny_conllu).num_words
     tiny_conllu["train"] = tmp_path / "nope.conllu"
     with pytest.raises(NlptagError, match=r"data.train_file: .*nope\.conllu does not exist"):
-        module(tiny_conllu).num_words
+        _ = module(tiny_conllu).num_words
 
 
 def test_hub_style_dataset_folder(tmp_path):

@@ -1,0 +1,68 @@
+"""A real two-process DDP fit on CPU (gloo): metrics must be reduced across the ranks."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+
+from data_modules.batching import BucketBatchSampler
+from data_modules.tagging import TaggingDataModule
+from nlptag.cli import main
+from nlptag.inference import Tagger
+from tests.conftest import REPO
+
+
+def last_logged(path, key: str) -> float:
+    rows = [row for row in csv.DictReader(open(path)) if row.get(key)]
+    return float(rows[-1][key])
+
+
+def test_two_process_ddp_fit_reduces_metrics_across_ranks(tmp_path):
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "nlptag.cli", "fit", "--config", "configs/demo.yaml"]
+        + [f"--trainer.default_root_dir={run}", "--trainer.max_epochs=2"]
+        + ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]
+        + ["--data.init_args.batch_size=2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "distributed_backend=gloo" in result.stderr + result.stdout
+    assert "All distributed processes registered. Starting with 2 processes" in (
+        result.stderr + result.stdout
+    )
+    ddp_accuracy = last_logged(run / "metrics.csv", "val/acc")
+
+    # the same checkpoint validated in one process, on the whole validation set
+    single = tmp_path / "single"
+    status = main(
+        ["validate", "--config", "configs/demo.yaml", f"--trainer.default_root_dir={single}"]
+        + ["--ckpt_path", str(run / "checkpoints" / "last.ckpt")]
+    )
+    assert status == 0
+    full_accuracy = last_logged(single / "metrics.csv", "val/acc")
+    assert ddp_accuracy == pytest.approx(full_accuracy, abs=1e-6)
+
+    # ... and that differs from what rank 0 alone saw, so the equality above needs the reduction
+    data = TaggingDataModule(dataset="demo", min_word_freq=1)
+    tagger = Tagger.from_checkpoint(run / "checkpoints" / "last.ckpt")
+    validation = data.load_split("validation")
+    rank0 = [
+        i
+        for batch in BucketBatchSampler(
+            [len(t) for t in validation["tokens"]], 2, shuffle=False, num_replicas=2, rank=0
+        )
+        for i in batch
+    ]
+    tokens = [validation["tokens"][i] for i in rank0]
+    gold = [validation["tags"][i] for i in rank0]
+    predicted = tagger.tag(tokens)
+    pairs = [(p, g) for ps, gs in zip(predicted, gold) for p, g in zip(ps, gs)]
+    rank0_accuracy = sum(p == g for p, g in pairs) / len(pairs)
+    assert rank0_accuracy != pytest.approx(full_accuracy, abs=1e-6)
