@@ -62,10 +62,14 @@ def read_conllu(path: str | Path, tag_column: TagColumn = "upos") -> Iterator[di
                 )
             expected = len(tokens) + 1
             if int(word_id) != expected:
-                raise DataFormatError(path, number, f"ID {word_id} out of order, expected {expected}")
+                raise DataFormatError(
+                    path, number, f"ID {word_id} out of order, expected {expected}"
+                )
             tokens.append(fields[1])
             tags.append(fields[column])
     if sentence_start is not None:
         if not tokens:
-            raise DataFormatError(path, sentence_start, "empty sentence: comments but no word lines")
+            raise DataFormatError(
+                path, sentence_start, "empty sentence: comments but no word lines"
+            )
         yield {"tokens": tokens, "tags": tags}

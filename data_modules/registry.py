@@ -131,10 +131,26 @@ REGISTRY: dict[str, DatasetSpec] = {
             files=tuple(
                 RemoteFile(f"{stem}.{lang}.gz", f"{_M30K}{stem}.{lang}.gz", sha)
                 for stem, lang, sha in [
-                    ("train", "de", "726e39b2fa9eb9ffb6dc763fb35a179f80fae06ffc5d28b6ace5faa883de28a6"),
-                    ("train", "en", "d79cfa999dd4c51d2cb42499b6796d5a882c3a8a961923c25a898c90f8bbd56f"),
-                    ("val", "de", "f0cba2f995189cf5770f29a8a9a537a3ad3f51657ad873405082ff6863a5e75a"),
-                    ("val", "en", "14f7d25ddd868909a9213e361768460edcacdd6ab9d1e77b92560dc10c10dc28"),
+                    (
+                        "train",
+                        "de",
+                        "726e39b2fa9eb9ffb6dc763fb35a179f80fae06ffc5d28b6ace5faa883de28a6",
+                    ),
+                    (
+                        "train",
+                        "en",
+                        "d79cfa999dd4c51d2cb42499b6796d5a882c3a8a961923c25a898c90f8bbd56f",
+                    ),
+                    (
+                        "val",
+                        "de",
+                        "f0cba2f995189cf5770f29a8a9a537a3ad3f51657ad873405082ff6863a5e75a",
+                    ),
+                    (
+                        "val",
+                        "en",
+                        "14f7d25ddd868909a9213e361768460edcacdd6ab9d1e77b92560dc10c10dc28",
+                    ),
                     (
                         "test_2016_flickr",
                         "de",

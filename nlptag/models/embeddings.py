@@ -5,7 +5,7 @@ Shapes: ``B`` batch, ``T`` words per sentence, ``L`` characters per word, ``E`` 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -74,9 +74,7 @@ class RecurrentEncoder(nn.Module):
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack_padded_sequence(
-            inputs, lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
+        packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
         outputs, _ = self.rnn(packed)
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=inputs.size(1))
         return self.dropout(outputs)
