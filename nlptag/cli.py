@@ -14,6 +14,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from nlptag.errors import NlptagError
 from nlptag.prediction_writer import PredictionWriter
+from nlptag.run_logger import TrainingClock
 
 # Values derived from the data, linked into the model when both have them.
 DATA_TO_MODEL_LINKS = (
@@ -99,6 +100,8 @@ class NlptagCLI(LightningCLI):
                     enable_version_counter=False,
                 )
             )
+        if self.subcommand == "fit":
+            callbacks.append(TrainingClock())
         if self.subcommand == "predict":
             callbacks.append(PredictionWriter())
         return super().instantiate_trainer(callbacks=callbacks, **kwargs)

@@ -1,9 +1,11 @@
-"""The run's CSV log: written straight into the run directory, appended to when a run resumes."""
+"""The run's CSV log (in the run directory, continued when a run resumes) and its clock."""
 
 from __future__ import annotations
 
 import csv
+import time
 
+from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
@@ -32,3 +34,22 @@ class RunLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return self._experiment
+
+
+class TrainingClock(Callback):
+    """Logs, after every training epoch, the wall-clock and process CPU minutes since ``fit``
+    started (``time/wall_minutes``, ``time/cpu_minutes``): CPU time is the honest cost of a run
+    on a machine shared with other jobs."""
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.wall_start = time.perf_counter()
+        self.cpu_start = time.process_time()
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        pl_module.log_dict(
+            {
+                "time/wall_minutes": (time.perf_counter() - self.wall_start) / 60,
+                "time/cpu_minutes": (time.process_time() - self.cpu_start) / 60,
+            },
+            rank_zero_only=True,
+        )

@@ -166,8 +166,9 @@ class CRFHead(TaggingHead):
         self.crf = CRF(len(tag_names), *constraints)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Emission scores (B, T, C) from features (B, T, H)."""
-        return self.projection(features)
+        """Emission scores (B, T, C) from features (B, T, H), in float32 even under bf16/fp16
+        autocast: the forward algorithm's log-sum-exps need the precision."""
+        return self.projection(features).float()
 
     def loss(self, features: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood per sentence (scalar)."""
