@@ -161,6 +161,7 @@ class CRFHead(TaggingHead):
     ) -> None:
         super().__init__()
         self.tag_names = list(tag_names)
+        self.scheme = scheme
         self.projection = nn.Linear(input_size, len(tag_names))
         constraints = allowed_transitions(tag_names, scheme) if scheme else (None, None, None)
         self.crf = CRF(len(tag_names), *constraints)
