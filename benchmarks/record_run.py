@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import platform
 from datetime import date
 from pathlib import Path
 
-from benchmarks.common import machine
 
 COLUMNS = [
     "config", "commit", "seed", "metric", "value", "epochs", "cpu_minutes", "wall_minutes",
@@ -38,17 +39,21 @@ def main() -> None:
     parser.add_argument("--metric", required=True)
     parser.add_argument("--cpu-minutes", default=None)
     parser.add_argument("--wall-minutes", default=None)
+    parser.add_argument("--threads", default="1", help="OMP_NUM_THREADS of the training run")
     parser.add_argument("--note", default="")
     args = parser.parse_args()
     value = json.loads((args.run / "metrics.json").read_text())[args.metric]
     log = args.run / "metrics.csv"
-    epochs = int(last_logged(log, "epoch") or -1) + 1
+    epochs = (
+        max((int(r["epoch"]) for r in csv.DictReader(open(log)) if r.get("train/loss")), default=-1)
+        + 1
+    )
     cpu = args.cpu_minutes or last_logged(log, "time/cpu_minutes")
     wall = args.wall_minutes or last_logged(log, "time/wall_minutes")
     row = [
         args.config, args.commit, args.seed, args.metric, f"{value:.4f}", str(epochs),
         f"{float(cpu):.1f}" if cpu else "", f"{float(wall):.1f}" if wall else "",
-        machine(), date.today().isoformat(), args.note,
+        f"{platform.machine()}, {os.cpu_count()} cores, {args.threads} thread(s)", date.today().isoformat(), args.note,
     ]  # fmt: skip
     results = Path("benchmarks/results") / f"{args.task}.tsv"
     results.parent.mkdir(parents=True, exist_ok=True)
