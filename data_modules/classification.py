@@ -1,0 +1,443 @@
+"""Data module for text classification: delimited text files (TSV, CSV, JSON lines) with a text
+column and a label column; owns the word, character and label vocabularies; batches by length.
+
+Shapes: ``B`` batch, ``T`` longest text in tokens, ``L`` longest word in characters.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import datasets
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from data_modules.batching import BucketBatchSampler
+from data_modules.registry import cache_dir, get_spec, resolve_file, sha256_of
+from nlptag.errors import DataFormatError, NlptagError
+from nlptag.models.embeddings import PAD_INDEX
+from nlptag.vocabulary import Vocabulary
+
+FileFormat = Literal["tsv", "csv", "jsonl"]
+Tokenizer = Literal["whitespace", "regex"]
+SPLITS = ("train", "validation", "test")
+_EXTENSIONS: dict[str, FileFormat] = {
+    ".tsv": "tsv",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+
+class ClassificationBatch(NamedTuple):
+    """A padded batch of texts; padding is 0 and ``mask`` marks real tokens.
+
+    words (B, T), chars (B, T, L) long; mask (B, T) bool; lengths (B,) long;
+    labels (B,) long (zeros for unlabelled data); index (B,) long, each text's position in its
+    split, so predictions made in length-sorted batches can be put back in file order.
+    """
+
+    words: torch.Tensor
+    chars: torch.Tensor
+    mask: torch.Tensor
+    lengths: torch.Tensor
+    labels: torch.Tensor
+    index: torch.Tensor
+
+
+def collate_classification(examples: list[dict]) -> ClassificationBatch:
+    """Pad encoded examples (``word_ids``, ``char_ids``, ``label_id``, ``index``) into a batch."""
+    lengths = [len(example["word_ids"]) for example in examples]
+    time = max(lengths)
+    longest_word = max(len(chars) for example in examples for chars in example["char_ids"])
+    padding_word = [PAD_INDEX] * longest_word
+    words = [
+        example["word_ids"] + [PAD_INDEX] * (time - len(example["word_ids"]))
+        for example in examples
+    ]
+    chars = [
+        [word + [PAD_INDEX] * (longest_word - len(word)) for word in example["char_ids"]]
+        + [padding_word] * (time - len(example["char_ids"]))
+        for example in examples
+    ]  # padded as nested lists: one tensor per batch is much faster than one per word
+    lengths = torch.tensor(lengths)
+    return ClassificationBatch(
+        words=torch.tensor(words),
+        chars=torch.tensor(chars),
+        mask=torch.arange(time).unsqueeze(0) < lengths.unsqueeze(1),
+        lengths=lengths,
+        labels=torch.tensor([example["label_id"] for example in examples]),
+        index=torch.tensor([example["index"] for example in examples]),
+    )
+
+
+def tokenize(text: str, tokenizer: Tokenizer, pattern: str, lowercase: bool) -> list[str]:
+    """Tokens of a text: split at whitespace, or every match of ``pattern`` (``regex``)."""
+    if lowercase:
+        text = text.lower()
+    return text.split() if tokenizer == "whitespace" else re.findall(pattern, text)
+
+
+def read_rows(
+    path: Path, file_format: FileFormat, columns: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, object]]]:
+    """(line number, row) for each record of a TSV/CSV file (first line is the header) or a JSON
+    lines file. Every name in ``columns`` must be present in each row."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        if file_format == "jsonl":
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise DataFormatError(path, number, f"invalid JSON ({error.msg})") from None
+                if not isinstance(row, dict):
+                    raise DataFormatError(path, number, "expected a JSON object")
+                missing = [column for column in columns if column not in row]
+                if missing:
+                    raise DataFormatError(path, number, f"no field {missing[0]!r}")
+                yield number, row
+            return
+        if file_format == "tsv":
+            reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        else:
+            reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise DataFormatError(path, 1, "the file is empty")
+        missing = [column for column in columns if column not in header]
+        if missing:
+            raise DataFormatError(
+                path, 1, f"no column {missing[0]!r} in the header (columns: {', '.join(header)})"
+            )
+        for record in reader:
+            if not record or record == [""]:
+                continue
+            if len(record) != len(header):
+                raise DataFormatError(
+                    path, reader.line_num, f"expected {len(header)} fields, found {len(record)}"
+                )
+            yield reader.line_num, dict(zip(header, record, strict=True))
+
+
+def _label_order(label: str) -> tuple[int, int | str]:
+    """Integer labels in numeric order, then the others alphabetically."""
+    return (0, int(label)) if label.lstrip("-").isdigit() else (1, label)
+
+
+class ClassificationDataModule(pl.LightningDataModule):
+    """Labelled texts from a registered dataset (``sst2``) or explicit TSV, CSV or JSONL files.
+
+    TSV and CSV files start with a header naming the columns; JSON lines files hold one object
+    per line. A test or predict file without the label column is read as unlabelled: it can be
+    predicted, not tested (GLUE's SST-2 test set is such a file).
+
+    Args:
+        dataset: registry name (e.g. ``sst2``); its files are found by ``resolve_file``.
+        train_file: explicit training file; with validation_file / test_file it overrides
+            the dataset's file of that split.
+        validation_file: explicit validation file.
+        test_file: explicit test file.
+        predict_file: file to label with ``nlptag predict`` (default: the test split).
+        format: file format; by default taken from each file's extension (``.tsv``, ``.csv``,
+            ``.jsonl``).
+        text_column: column (or JSON field) holding the text.
+        label_column: column (or JSON field) holding the label.
+        tokenizer: ``whitespace`` splits at whitespace (right for pre-tokenised text such as
+            SST-2); ``regex`` takes every match of ``token_pattern``.
+        token_pattern: the ``regex`` tokenizer's token pattern.
+        lowercase: lower-case texts before tokenising.
+        max_length: texts are cut to this many tokens (``None``: no limit).
+        batch_size: texts per batch.
+        min_word_freq: words seen fewer times in training map to ``<unk>``.
+        max_word_length: characters kept per word for character features.
+        num_workers: data loader worker processes.
+        seed: seed of the batch order.
+    """
+
+    def __init__(
+        self,
+        dataset: str | None = None,
+        train_file: str | None = None,
+        validation_file: str | None = None,
+        test_file: str | None = None,
+        predict_file: str | None = None,
+        format: FileFormat | None = None,
+        text_column: str = "sentence",
+        label_column: str = "label",
+        tokenizer: Tokenizer = "whitespace",
+        token_pattern: str = r"\w+|[^\w\s]",
+        lowercase: bool = False,
+        max_length: int | None = None,
+        batch_size: int = 32,
+        min_word_freq: int = 1,
+        max_word_length: int = 30,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if dataset is None and train_file is None:
+            raise NlptagError(
+                "data: give a dataset name (data.dataset) or files "
+                "(data.train_file, data.validation_file, data.test_file)"
+            )
+        if dataset is not None:
+            get_spec(dataset)  # fail early on an unknown name
+        if max_length is not None and max_length < 1:
+            raise NlptagError("data.max_length must be at least 1")
+        self.save_hyperparameters()
+        self._splits: dict[str, datasets.Dataset] = {}
+        self._encoded: dict[str, list[dict]] = {}
+        self.words: Vocabulary | None = None
+        self.chars: Vocabulary | None = None
+        self.labels: Vocabulary | None = None
+
+    # --- reading ---------------------------------------------------------------------------
+    def file_format(self, path: Path) -> FileFormat:
+        if self.hparams.format is not None:
+            return self.hparams.format
+        found = _EXTENSIONS.get(path.suffix.lower())
+        if found is None:
+            raise NlptagError(
+                f"{path}: cannot tell the format from the extension {path.suffix!r}; "
+                "set data.format to tsv, csv or jsonl"
+            )
+        return found
+
+    def read_file(self, path: Path) -> Iterator[dict]:
+        """Examples ``{"tokens", "label", "line"}`` of one file; ``label`` is ``None`` in a file
+        without the label column."""
+        hp = self.hparams
+        file_format = self.file_format(path)
+        labelled = self._has_label_column(path, file_format)
+        columns = (hp.text_column, hp.label_column) if labelled else (hp.text_column,)
+        for line, row in read_rows(path, file_format, columns):
+            text = row[hp.text_column]
+            if not isinstance(text, str):
+                raise DataFormatError(path, line, f"{hp.text_column!r} is not a string")
+            tokens = tokenize(text, hp.tokenizer, hp.token_pattern, hp.lowercase)
+            if not tokens:
+                raise DataFormatError(path, line, f"the text ({hp.text_column!r}) is empty")
+            label = row[hp.label_column] if labelled else None
+            if labelled and (label is None or str(label).strip() == ""):
+                raise DataFormatError(path, line, f"the label ({hp.label_column!r}) is empty")
+            yield {
+                "tokens": tokens,
+                "label": str(label).strip() if labelled else None,
+                "line": line,
+            }
+
+    def _has_label_column(self, path: Path, file_format: FileFormat) -> bool:
+        """Whether the file has labels: the header names the label column (TSV, CSV), or the
+        first object has the label field (JSONL)."""
+        with open(path, encoding="utf-8", newline="") as handle:
+            first = next((line for line in handle if line.strip()), None)
+        if first is None:
+            raise DataFormatError(path, 1, "the file is empty")
+        if file_format == "jsonl":
+            try:
+                return self.hparams.label_column in json.loads(first)
+            except (json.JSONDecodeError, TypeError):
+                return True  # read_rows reports the line
+        delimiter = "\t" if file_format == "tsv" else ","
+        header = next(csv.reader([first], delimiter=delimiter))
+        return self.hparams.label_column in header
+
+    def split_file(self, split: str) -> Path | None:
+        explicit = getattr(self.hparams, f"{split}_file")
+        if explicit is not None:
+            path = Path(explicit)
+            if not path.is_file():
+                raise NlptagError(f"data.{split}_file: {path} does not exist or is not a file")
+            return path
+        if self.hparams.dataset is None:
+            return None
+        files = get_spec(self.hparams.dataset).splits.get(split)
+        return resolve_file(self.hparams.dataset, files[0]) if files else None
+
+    def load_split(self, split: str) -> datasets.Dataset | None:
+        """The split as a ``datasets.Dataset``, parsed once and cached by file content."""
+        if split not in self._splits:
+            path = self.split_file(split)
+            self._splits[split] = self._load_file(path) if path is not None else None
+        return self._splits[split]
+
+    def _load_file(self, path: Path) -> datasets.Dataset:
+        if path.stat().st_size == 0:
+            raise DataFormatError(path, 1, "the file is empty")
+        hp = self.hparams
+        reading = [
+            self.file_format(path),
+            hp.text_column,
+            hp.label_column,
+            hp.tokenizer,
+            hp.token_pattern,
+            hp.lowercase,
+        ]
+        settings = hashlib.sha256(json.dumps(reading).encode()).hexdigest()[:12]
+        key = f"{type(self).__name__}-{settings}-{sha256_of(path)[:24]}"
+        cached = cache_dir() / "parsed" / key
+        if (cached / "dataset_info.json").is_file():
+            return datasets.load_from_disk(str(cached))
+        examples = list(self.read_file(path))
+        if not examples:
+            raise DataFormatError(path, 1, "no examples found, only a header")
+        features = datasets.Features(
+            {
+                "tokens": datasets.Sequence(datasets.Value("string")),
+                "label": datasets.Value("string"),
+                "line": datasets.Value("int64"),
+            }
+        )
+        parsed = datasets.Dataset.from_list(examples, features=features)
+        parsed.save_to_disk(str(cached))
+        return parsed
+
+    # --- vocabularies (built from the training split only) ------------------------------------
+    def build_vocabularies(self) -> None:
+        if self.words is not None:
+            return
+        train = self.load_split("train")
+        if train is None:
+            raise NlptagError("data: the vocabularies need a training split (data.train_file)")
+        if train[0]["label"] is None:
+            raise DataFormatError(
+                self.split_file("train"), 1, f"no label column {self.hparams.label_column!r}"
+            )
+        tokens = train["tokens"]
+        self.words = Vocabulary.build(
+            (token for text in tokens for token in text), min_freq=self.hparams.min_word_freq
+        )
+        self.chars = Vocabulary.build(char for text in tokens for token in text for char in token)
+        self.labels = Vocabulary(sorted(set(train["label"]), key=_label_order), unk=None)
+
+    @property
+    def num_words(self) -> int:
+        self.build_vocabularies()
+        return len(self.words)
+
+    @property
+    def num_chars(self) -> int:
+        self.build_vocabularies()
+        return len(self.chars)
+
+    @property
+    def label_names(self) -> list[str]:
+        self.build_vocabularies()
+        return list(self.labels.entries)
+
+    def state_dict(self) -> dict[str, list[str]]:
+        self.build_vocabularies()
+        return {
+            "words": self.words.entries,
+            "chars": self.chars.entries,
+            "labels": self.labels.entries,
+        }
+
+    def load_state_dict(self, state: dict[str, list[str]]) -> None:
+        self.words = Vocabulary(state["words"])
+        self.chars = Vocabulary(state["chars"])
+        self.labels = Vocabulary(state["labels"], unk=None)
+        self._encoded.clear()
+
+    # --- encoding and loading ------------------------------------------------------------------
+    def encode(self, tokens: list[str], index: int = 0, label_id: int = 0) -> dict:
+        """Ids of one text: ``word_ids`` (T), ``char_ids`` (T lists), ``label_id``, ``index``;
+        the text is cut to ``max_length`` tokens and each word to ``max_word_length``."""
+        self.build_vocabularies()
+        tokens = tokens[: self.hparams.max_length]
+        return {
+            "word_ids": self.words.ids(tokens),
+            "char_ids": [
+                self.chars.ids(token[: self.hparams.max_word_length]) or [self.chars.unk_id]
+                for token in tokens
+            ],
+            "label_id": label_id,
+            "index": index,
+        }
+
+    def label_id(self, label: str, path: Path | None, line: int) -> int:
+        if label not in self.labels:
+            known = ", ".join(self.labels.entries)
+            raise DataFormatError(
+                path, line, f"label {label!r} does not occur in the training data ({known})"
+            )
+        return self.labels.id(label)
+
+    def encoded_split(self, split: str) -> list[dict]:
+        """The split encoded for the model; every example must be labelled."""
+        if split not in self._encoded:
+            data = self.load_split(split)
+            if data is None:
+                raise NlptagError(f"data: no {split} split; set data.{split}_file")
+            path = self.split_file(split)
+            if data[0]["label"] is None:
+                raise NlptagError(
+                    f"data: the {split} file {path} has no label column "
+                    f"{self.hparams.label_column!r}; it can only be predicted (nlptag predict)"
+                )
+            self._encoded[split] = [
+                self.encode(tokens, i, self.label_id(label, path, line))
+                for i, (tokens, label, line) in enumerate(
+                    zip(data["tokens"], data["label"], data["line"], strict=True)
+                )
+            ]
+        return self._encoded[split]
+
+    def setup(self, stage: str) -> None:
+        self.build_vocabularies()
+        needed = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}
+        for split in needed.get(stage, ()):
+            self.encoded_split(split)
+
+    def _loader(self, examples: list[dict], shuffle: bool) -> DataLoader:
+        trainer = self.trainer
+        sampler = BucketBatchSampler(
+            [len(example["word_ids"]) for example in examples],
+            self.hparams.batch_size,
+            shuffle=shuffle,
+            seed=self.hparams.seed,
+            num_replicas=trainer.world_size if trainer else 1,
+            rank=trainer.global_rank if trainer else 0,
+        )
+        return DataLoader(
+            examples,
+            batch_sampler=sampler,
+            collate_fn=collate_classification,
+            num_workers=self.hparams.num_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.encoded_split("train"), shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.encoded_split("validation"), shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.encoded_split("test"), shuffle=False)
+
+    def predict_examples(self) -> datasets.Dataset:
+        """The texts ``nlptag predict`` labels: ``predict_file``, else the test split."""
+        if self.hparams.predict_file is not None:
+            path = Path(self.hparams.predict_file)
+            if not path.is_file():
+                raise NlptagError(f"data.predict_file: {path} does not exist or is not a file")
+            return self._load_file(path)
+        data = self.load_split("test")
+        if data is None:
+            raise NlptagError("data: nothing to predict; set data.predict_file")
+        return data
+
+    def predict_dataloader(self) -> DataLoader:
+        data = self.predict_examples()
+        examples = [self.encode(tokens, i) for i, tokens in enumerate(data["tokens"])]
+        return self._loader(examples, shuffle=False)
