@@ -17,7 +17,6 @@ import platform
 from datetime import date
 from pathlib import Path
 
-
 COLUMNS = [
     "config", "commit", "seed", "metric", "value", "epochs", "cpu_minutes", "wall_minutes",
     "machine", "date", "note",
