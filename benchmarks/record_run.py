@@ -52,7 +52,8 @@ def main() -> None:
     row = [
         args.config, args.commit, args.seed, args.metric, f"{value:.4f}", str(epochs),
         f"{float(cpu):.1f}" if cpu else "", f"{float(wall):.1f}" if wall else "",
-        f"{platform.machine()}, {os.cpu_count()} cores, {args.threads} thread(s)", date.today().isoformat(), args.note,
+        f"{platform.machine()}, {os.cpu_count()} cores, {args.threads} thread(s)",
+        date.today().isoformat(), args.note,
     ]  # fmt: skip
     results = Path("benchmarks/results") / f"{args.task}.tsv"
     results.parent.mkdir(parents=True, exist_ok=True)
