@@ -27,13 +27,11 @@ from nlptag.vocabulary import Vocabulary
 
 FileFormat = Literal["tsv", "csv", "jsonl"]
 Tokenizer = Literal["whitespace", "regex"]
-SPLITS = ("train", "validation", "test")
 _EXTENSIONS: dict[str, FileFormat] = {
     ".tsv": "tsv",
     ".csv": "csv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
-    ".json": "jsonl",
 }
 
 
