@@ -106,17 +106,23 @@ class NlptagCLI(LightningCLI):
             callbacks.append(PredictionWriter())
         return super().instantiate_trainer(callbacks=callbacks, **kwargs)
 
-    def after_test(self) -> None:
+    def _write_metrics(self, prefix: str) -> None:
         metrics = {
             key: float(value)
             for key, value in self.trainer.callback_metrics.items()
-            if key.startswith("test/")
+            if key.startswith(prefix)
         }
         path = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "metrics.json"
         if self.trainer.is_global_zero:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
             print(f"metrics written to {path}")
+
+    def after_validate(self) -> None:
+        self._write_metrics("val/")
+
+    def after_test(self) -> None:
+        self._write_metrics("test/")
 
 
 _TOOLS_HELP = "nlptag tools (besides the Lightning subcommands below):\n" + "\n".join(

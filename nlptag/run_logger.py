@@ -37,19 +37,35 @@ class RunLogger(CSVLogger):
 
 
 class TrainingClock(Callback):
-    """Logs, after every training epoch, the wall-clock and process CPU minutes since ``fit``
-    started (``time/wall_minutes``, ``time/cpu_minutes``): CPU time is the honest cost of a run
-    on a machine shared with other jobs."""
+    """Logs, after every training epoch, the wall-clock and process CPU minutes spent in ``fit``
+    (``time/wall_minutes``, ``time/cpu_minutes``): CPU time is the honest cost of a run on a
+    machine shared with other jobs. The totals are saved in checkpoints, so a run resumed with
+    ``--ckpt_path last`` keeps counting from the checkpoint (the interrupted, unsaved part of an
+    epoch is not counted)."""
+
+    def __init__(self) -> None:
+        self.carried = {"wall_minutes": 0.0, "cpu_minutes": 0.0}
+        self.wall_start = time.perf_counter()
+        self.cpu_start = time.process_time()
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.wall_start = time.perf_counter()
         self.cpu_start = time.process_time()
 
+    def totals(self) -> dict[str, float]:
+        return {
+            "wall_minutes": self.carried["wall_minutes"]
+            + (time.perf_counter() - self.wall_start) / 60,
+            "cpu_minutes": self.carried["cpu_minutes"] + (time.process_time() - self.cpu_start) / 60,
+        }
+
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         pl_module.log_dict(
-            {
-                "time/wall_minutes": (time.perf_counter() - self.wall_start) / 60,
-                "time/cpu_minutes": (time.process_time() - self.cpu_start) / 60,
-            },
-            rank_zero_only=True,
+            {f"time/{key}": value for key, value in self.totals().items()}, rank_zero_only=True
         )
+
+    def state_dict(self) -> dict[str, float]:
+        return self.totals()
+
+    def load_state_dict(self, state_dict: dict[str, float]) -> None:
+        self.carried = {key: float(state_dict.get(key, 0.0)) for key in self.carried}

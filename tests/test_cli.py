@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from nlptag.cli import main
@@ -63,6 +64,14 @@ def test_test_command_writes_flat_metrics_json(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics) == {"test/acc", "test/loss"}
     assert 0.0 <= metrics["test/acc"] <= 1.0
+    best = str(tmp_path / "checkpoints" / "best.ckpt")
+    validate = ["validate", "--config", DEMO, "--trainer.default_root_dir", str(tmp_path)]
+    assert main([*validate, "--ckpt_path", best]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics) == {"val/acc", "val/loss"}
+    best_score = torch.load(best, weights_only=True)["callbacks"]
+    (checkpoint_state,) = [v for k, v in best_score.items() if k.startswith("ModelCheckpoint")]
+    assert metrics["val/acc"] == pytest.approx(float(checkpoint_state["best_model_score"]))
 
 
 def test_killed_run_resumes_with_ckpt_path_last(tmp_path):
@@ -87,6 +96,10 @@ def test_killed_run_resumes_with_ckpt_path_last(tmp_path):
     assert resumed["epoch"] == 3
     assert resumed["global_step"] == 2 * first["global_step"]
     assert epochs_logged(tmp_path) == [0, 1, 2, 3]
+    # the training clock continues from the checkpoint instead of restarting at zero
+    clock = [c for key, c in resumed["callbacks"].items() if key.startswith("TrainingClock")]
+    first_clock = [c for key, c in first["callbacks"].items() if key.startswith("TrainingClock")]
+    assert clock[0]["cpu_minutes"] > first_clock[0]["cpu_minutes"] > 0
 
 
 def test_help_lists_every_command():
