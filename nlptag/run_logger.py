@@ -53,10 +53,11 @@ class TrainingClock(Callback):
         self.cpu_start = time.process_time()
 
     def totals(self) -> dict[str, float]:
+        wall = (time.perf_counter() - self.wall_start) / 60
+        cpu = (time.process_time() - self.cpu_start) / 60
         return {
-            "wall_minutes": self.carried["wall_minutes"]
-            + (time.perf_counter() - self.wall_start) / 60,
-            "cpu_minutes": self.carried["cpu_minutes"] + (time.process_time() - self.cpu_start) / 60,
+            "wall_minutes": self.carried["wall_minutes"] + wall,
+            "cpu_minutes": self.carried["cpu_minutes"] + cpu,
         }
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
