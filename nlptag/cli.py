@@ -25,6 +25,9 @@ DATA_TO_MODEL_LINKS = (
     "vocabulary",
     "data_scheme",
     "tag_scheme",
+    "source_vocab_size",
+    "target_vocab_size",
+    "shared_vocabulary",
 )
 
 # nlptag's own commands beside LightningCLI's fit/validate/test/predict: name -> "module:function",

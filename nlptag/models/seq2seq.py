@@ -1,0 +1,258 @@
+"""Attentional recurrent encoder-decoder (Bahdanau et al. 2015; Luong et al. 2015).
+
+Shapes: ``B`` batch, ``S`` source length, ``T`` target length, ``E`` embedding size, ``K`` encoder
+output size, ``H`` decoder hidden size, ``V`` target vocabulary size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from nlptag.models.encoders import Cell, RecurrentEncoder, build_rnn
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+AttentionKind = Literal["additive", "dot", "general"]
+
+
+class Attention(nn.Module):
+    """Attention of a decoder state over the encoder outputs, padding masked out.
+
+    ``additive``: v^T tanh(W q + U k) (Bahdanau); ``dot``: q^T k; ``general``: q^T W k (Luong).
+    ``dot`` needs query size == key size.
+    """
+
+    def __init__(
+        self, kind: AttentionKind, query_size: int, key_size: int, hidden_size: int | None = None
+    ) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "additive":
+            hidden_size = hidden_size or query_size
+            self.key_layer = nn.Linear(key_size, hidden_size, bias=False)
+            self.query_layer = nn.Linear(query_size, hidden_size, bias=False)
+            self.energy_layer = nn.Linear(hidden_size, 1, bias=False)
+        elif kind == "general":
+            self.key_layer = nn.Linear(key_size, query_size, bias=False)
+        elif kind == "dot":
+            if query_size != key_size:
+                raise ValueError(
+                    f"dot attention needs equal query and key sizes, got {query_size} and "
+                    f"{key_size}; use 'general' or 'additive'"
+                )
+        else:
+            raise ValueError(f"unknown attention {kind!r}; expected additive, dot or general")
+
+    def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
+        """Key projections computed once per source: (B, S, K) -> (B, S, A)."""
+        return keys if self.kind == "dot" else self.key_layer(keys)
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        projected_keys: torch.Tensor,
+        values: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """query (B, Q), projected_keys (B, S, A), values (B, S, K), mask (B, S) bool ->
+        context (B, K), weights (B, S) summing to 1 over the unmasked positions."""
+        if self.kind == "additive":
+            energy = torch.tanh(self.query_layer(query).unsqueeze(1) + projected_keys)
+            scores = self.energy_layer(energy).squeeze(2)
+        else:
+            scores = torch.bmm(projected_keys, query.unsqueeze(2)).squeeze(2)
+        scores = scores.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        context = torch.bmm(weights.unsqueeze(1), values).squeeze(1)
+        return context, weights
+
+
+@dataclass
+class DecoderState:
+    """What the decoder carries from one step to the next (batch dimension: ``B`` or ``B * beam``).
+
+    hidden: (layers, B, H), or an (h, c) pair for LSTMs; feed: the previous attentional vector
+    (B, H) for input feeding.
+    """
+
+    hidden: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+    feed: torch.Tensor
+
+    def select(self, index: torch.Tensor) -> DecoderState:
+        """The state of the batch rows ``index`` (beam reordering, expansion)."""
+        if isinstance(self.hidden, tuple):
+            hidden = tuple(part.index_select(1, index) for part in self.hidden)
+        else:
+            hidden = self.hidden.index_select(1, index)
+        return DecoderState(hidden, self.feed.index_select(0, index))
+
+
+@dataclass
+class EncodedSource:
+    """Encoder outputs and what attention needs of them, for ``B`` sentences (or ``B * beam``)."""
+
+    outputs: torch.Tensor  # (B, S, K)
+    projected_keys: torch.Tensor  # (B, S, A)
+    mask: torch.Tensor  # (B, S) bool, True at real tokens
+    lengths: torch.Tensor  # (B,)
+
+    def select(self, index: torch.Tensor) -> EncodedSource:
+        return EncodedSource(
+            self.outputs.index_select(0, index),
+            self.projected_keys.index_select(0, index),
+            self.mask.index_select(0, index),
+            self.lengths.index_select(0, index),
+        )
+
+
+class RecurrentDecoder(nn.Module):
+    """Recurrent decoder with attention after the recurrent step and input feeding (Luong et al.
+    2015): at step t the RNN reads [embedding(y_{t-1}); h~_{t-1}], its top state s_t attends over
+    the source, and h~_t = tanh(W [s_t; context_t]) predicts y_t. The first state comes from the
+    encoder's final states through a bridge (linear + tanh).
+
+    Args:
+        vocab_size: target vocabulary size (given by the task).
+        encoder_size: encoder output size K (given by the task).
+        embedding_dim: target embedding size E.
+        cell: ``gru`` or ``lstm`` (``rnn``/``irnn`` also work).
+        hidden_size: decoder hidden size H (also the attentional vector's size).
+        num_layers: stacked decoder layers.
+        attention: ``additive`` (Bahdanau), ``dot`` or ``general`` (Luong) scoring.
+        input_feeding: feed h~_{t-1} into the RNN with the previous word.
+        dropout: on embeddings, between layers and on the attentional vector.
+        tie_embeddings: share the target embedding matrix with the output layer (h~ is projected
+            to E first when H != E).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        encoder_size: int,
+        embedding_dim: int = 256,
+        cell: Cell = "gru",
+        hidden_size: int = 512,
+        num_layers: int = 1,
+        attention: AttentionKind = "additive",
+        input_feeding: bool = True,
+        dropout: float = 0.3,
+        tie_embeddings: bool = True,
+    ) -> None:
+        super().__init__()
+        self.cell = cell
+        self.num_layers = num_layers
+        self.hidden_size = hidden_size
+        self.input_feeding = input_feeding
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+        rnn_input = embedding_dim + (hidden_size if input_feeding else 0)
+        self.rnn = build_rnn(cell, rnn_input, hidden_size, num_layers, False, dropout)
+        self.bridge = nn.Linear(encoder_size, hidden_size)
+        self.attention = Attention(attention, hidden_size, encoder_size)
+        self.combine = nn.Linear(hidden_size + encoder_size, hidden_size, bias=False)
+        self.dropout = nn.Dropout(dropout)
+        self.pre_output = (
+            nn.Linear(hidden_size, embedding_dim, bias=False)
+            if tie_embeddings and hidden_size != embedding_dim
+            else nn.Identity()
+        )
+        self.output_layer = nn.Linear(
+            embedding_dim if tie_embeddings else hidden_size, vocab_size, bias=False
+        )
+        if tie_embeddings:
+            self.output_layer.weight = self.embedding.weight
+
+    def prepare(self, outputs: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor):
+        """Encoder outputs (B, S, K) of a bidirectional encoder -> the source as attention sees
+        it, and the first decoder state from the final states of both directions."""
+        source = EncodedSource(outputs, self.attention.project_keys(outputs), mask, lengths)
+        half = outputs.size(2) // 2
+        last = outputs[torch.arange(outputs.size(0)), lengths - 1]  # (B, K)
+        final = torch.cat([last[:, :half], outputs[:, 0, half:]], dim=-1)  # fwd end, bwd start
+        start = torch.tanh(self.bridge(final)).unsqueeze(0).repeat(self.num_layers, 1, 1)
+        hidden = (start, torch.zeros_like(start)) if self.cell == "lstm" else start
+        feed = outputs.new_zeros(outputs.size(0), self.hidden_size)
+        return source, DecoderState(hidden, feed)
+
+    def step(
+        self, previous: torch.Tensor, state: DecoderState, source: EncodedSource
+    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+        """previous tokens (B,) -> attentional vector (B, H), new state, attention (B, S)."""
+        inputs = self.dropout(self.embedding(previous))
+        if self.input_feeding:
+            inputs = torch.cat([inputs, state.feed], dim=-1)
+        top, hidden = self.rnn(inputs.unsqueeze(1), state.hidden)
+        top = top.squeeze(1)
+        context, weights = self.attention(top, source.projected_keys, source.outputs, source.mask)
+        attentional = self.dropout(torch.tanh(self.combine(torch.cat([top, context], dim=-1))))
+        return attentional, DecoderState(hidden, attentional), weights
+
+    def logits(self, attentional: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> (..., V)."""
+        return self.output_layer(self.pre_output(attentional))
+
+
+EncoderFactory = Callable[[int], RecurrentEncoder]
+"""(input_size) -> encoder."""
+DecoderFactory = Callable[[int, int], RecurrentDecoder]
+"""(target_vocab_size, encoder_output_size) -> decoder."""
+
+
+class Seq2Seq(nn.Module):
+    """Source embedding -> bidirectional recurrent encoder -> attentional recurrent decoder.
+
+    Args:
+        source_vocab_size: source vocabulary size.
+        target_vocab_size: target vocabulary size.
+        embedding_dim: source embedding size.
+        encoder: builds the encoder (must be bidirectional).
+        decoder: builds the decoder.
+        share_embeddings: one embedding matrix for source and target (needs a joint vocabulary
+            and equal embedding sizes).
+        embedding_dropout: dropout on the source embeddings.
+    """
+
+    def __init__(
+        self,
+        source_vocab_size: int,
+        target_vocab_size: int,
+        embedding_dim: int = 256,
+        encoder: EncoderFactory = RecurrentEncoder,
+        decoder: DecoderFactory = RecurrentDecoder,
+        share_embeddings: bool = False,
+        embedding_dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        self.source_embedding = nn.Embedding(source_vocab_size, embedding_dim, padding_idx=PAD_ID)
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.encoder = encoder(embedding_dim)
+        if not self.encoder.rnn.bidirectional:
+            raise ValueError("the translation encoder must be bidirectional")
+        self.decoder = decoder(target_vocab_size, self.encoder.output_size)
+        if share_embeddings:
+            if self.decoder.embedding.weight.shape != self.source_embedding.weight.shape:
+                raise ValueError(
+                    "share_embeddings needs a joint vocabulary and equal source and target "
+                    "embedding sizes"
+                )
+            self.decoder.embedding.weight = self.source_embedding.weight
+
+    def encode(self, source: torch.Tensor, lengths: torch.Tensor):
+        """source (B, S), lengths (B,) -> (EncodedSource, first DecoderState)."""
+        mask = source.ne(PAD_ID)
+        outputs = self.encoder(self.embedding_dropout(self.source_embedding(source)), lengths)
+        return self.decoder.prepare(outputs, mask, lengths)
+
+    def forward(
+        self, source: torch.Tensor, lengths: torch.Tensor, target_in: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher forcing: target_in (B, T) = <s> y_1 .. y_{T-1} -> logits (B, T, V)."""
+        encoded, state = self.encode(source, lengths)
+        attentional = []
+        for t in range(target_in.size(1)):
+            vector, state, _ = self.decoder.step(target_in[:, t], state, encoded)
+            attentional.append(vector)
+        return self.decoder.logits(torch.stack(attentional, dim=1))
