@@ -144,10 +144,25 @@ def main(argv: list[str] | None = None) -> int:
         if args and args[0] in ("-h", "--help"):
             print(_TOOLS_HELP)
         NlptagCLI(args=None if argv is None else args)
-    except NlptagError as error:
-        print(f"nlptag: error: {error}", file=sys.stderr)
+    except Exception as error:  # noqa: BLE001 - only nlptag's own errors are reported briefly
+        cause = _nlptag_cause(error)
+        if cause is None:
+            raise
+        print(f"nlptag: error: {cause}", file=sys.stderr)
         return 2
     return 0
+
+
+def _nlptag_cause(error: BaseException | None) -> NlptagError | None:
+    """The NlptagError behind ``error``: itself, or one that jsonargparse wrapped while
+    instantiating a class from the config."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, NlptagError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 if __name__ == "__main__":
