@@ -248,3 +248,20 @@ def test_corpus_bleu_matches_sacrebleu_over_batches():
     expected = sacrebleu.corpus_bleu(hypotheses, [references]).score
     assert float(metric.compute()) == pytest.approx(expected, abs=1e-9)
     assert bleu_signature().startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
+
+
+def test_attention_heatmap_is_written(tmp_path):
+    from nlptag.attention_plot import save_attention_heatmap
+
+    model = make_model()
+    src, lengths = pad([[5, 6, 7, EOS_ID]])
+    hypotheses = beam_search(model, src, lengths, beam_size=2, return_attention=True)
+    tokens = [t for t in hypotheses.tokens[0, 0].tolist() if t != PAD_ID]
+    weights = hypotheses.attention[0, 0, : len(tokens)]
+    torch.testing.assert_close(weights.sum(-1), torch.ones(len(tokens)))
+    path = save_attention_heatmap(
+        weights, ["▁a", "b", "▁c", "</s>"], [f"t{t}" for t in tokens], tmp_path / "a.png"
+    )
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="do not match"):
+        save_attention_heatmap(weights, ["x"], ["y"], tmp_path / "b.png")

@@ -133,6 +133,22 @@ class Translator(pl.LightningModule):
         hypotheses = self.search(batch, beam_size or self.beam_size)
         return [strip_special(row) for row in hypotheses.tokens[:, 0].tolist()]
 
+    def attention(
+        self, batch: TranslationBatch, beam_size: int | None = None
+    ) -> list[tuple[list[int], torch.Tensor]]:
+        """For each sentence, the best hypothesis (target ids up to and including ``</s>``) and
+        its attention weights (N, S_i): one row per output token, one column per source token."""
+        hypotheses = self.search(batch, beam_size or self.beam_size, return_attention=True)
+        results = []
+        for tokens, weights, length in zip(
+            hypotheses.tokens[:, 0].tolist(),
+            hypotheses.attention[:, 0],
+            batch.source_lengths.tolist(),
+        ):
+            kept = [t for t in tokens if t != PAD_ID]
+            results.append((kept, weights[: len(kept), :length]))
+        return results
+
     def _loss(self, batch: TranslationBatch, stage: str) -> torch.Tensor:
         logits = self(batch)
         gold = batch.target[:, 1:]
