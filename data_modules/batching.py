@@ -1,20 +1,17 @@
-"""Length-bucketing batch sampler (DDP-aware) and the padded tagging batch.
-
-Shapes: ``B`` batch, ``T`` longest sentence, ``L`` longest word in characters.
-"""
+"""Length-bucketing batch sampler (DDP-aware); the padded tagging batch lives in
+:mod:`nlptag.encoding` (re-exported here)."""
 
 from __future__ import annotations
 
 import math
 import random
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
 
-import torch
-from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Sampler
 
-from nlptag.models.embeddings import PAD_INDEX
+from nlptag.encoding import TaggingBatch, collate_tagging
+
+__all__ = ["BucketBatchSampler", "TaggingBatch", "collate_tagging"]
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -82,33 +79,3 @@ class BucketBatchSampler(Sampler[list[int]]):
         full, rest = divmod(len(self.lengths), pool_size)
         total = full * self.pool_batches + math.ceil(rest / self.batch_size)
         return math.ceil(total / self.num_replicas)
-
-
-class TaggingBatch(NamedTuple):
-    """A padded batch of sentences; padding is 0 everywhere and ``mask`` marks real words.
-
-    words (B, T), chars (B, T, L), tags (B, T) long; mask (B, T) bool; lengths (B,) long.
-    """
-
-    words: torch.Tensor
-    chars: torch.Tensor
-    tags: torch.Tensor
-    mask: torch.Tensor
-    lengths: torch.Tensor
-
-
-def collate_tagging(examples: list[dict[str, list]]) -> TaggingBatch:
-    """Pad encoded examples (``word_ids``, ``char_ids``, ``tag_ids``) into a ``TaggingBatch``."""
-    lengths = torch.tensor([len(example["word_ids"]) for example in examples])
-    batch, time = len(examples), int(lengths.max())
-    words = torch.full((batch, time), PAD_INDEX, dtype=torch.long)
-    tags = torch.zeros((batch, time), dtype=torch.long)
-    for i, example in enumerate(examples):
-        words[i, : lengths[i]] = torch.tensor(example["word_ids"])
-        tags[i, : lengths[i]] = torch.tensor(example["tag_ids"])
-    mask = torch.arange(time).unsqueeze(0) < lengths.unsqueeze(1)
-    word_chars = [torch.tensor(chars) for example in examples for chars in example["char_ids"]]
-    flat_chars = pad_sequence(word_chars, batch_first=True, padding_value=PAD_INDEX)
-    chars = flat_chars.new_full((batch, time, flat_chars.size(1)), PAD_INDEX)
-    chars[mask] = flat_chars  # mask is row-major, matching the order of word_chars
-    return TaggingBatch(words, chars, tags, mask, lengths)

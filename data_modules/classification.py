@@ -9,79 +9,41 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import datasets
 import pytorch_lightning as pl
-import torch
 from torch.utils.data import DataLoader
 
 from data_modules.batching import BucketBatchSampler
 from data_modules.registry import cache_dir, get_spec, resolve_file, sha256_of
+from nlptag.encoding import (
+    ClassificationBatch,
+    Tokenizer,
+    collate_classification,
+    encode_text,
+    tokenize,
+)
 from nlptag.errors import DataFormatError, NlptagError
-from nlptag.models.embeddings import PAD_INDEX
 from nlptag.vocabulary import Vocabulary
 
 FileFormat = Literal["tsv", "csv", "jsonl"]
-Tokenizer = Literal["whitespace", "regex"]
+__all__ = [
+    "ClassificationBatch",
+    "ClassificationDataModule",
+    "Tokenizer",
+    "collate_classification",
+    "read_rows",
+    "tokenize",
+]
 _EXTENSIONS: dict[str, FileFormat] = {
     ".tsv": "tsv",
     ".csv": "csv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
 }
-
-
-class ClassificationBatch(NamedTuple):
-    """A padded batch of texts; padding is 0 and ``mask`` marks real tokens.
-
-    words (B, T), chars (B, T, L) long; mask (B, T) bool; lengths (B,) long;
-    labels (B,) long (zeros for unlabelled data); index (B,) long, each text's position in its
-    split, so predictions made in length-sorted batches can be put back in file order.
-    """
-
-    words: torch.Tensor
-    chars: torch.Tensor
-    mask: torch.Tensor
-    lengths: torch.Tensor
-    labels: torch.Tensor
-    index: torch.Tensor
-
-
-def collate_classification(examples: list[dict]) -> ClassificationBatch:
-    """Pad encoded examples (``word_ids``, ``char_ids``, ``label_id``, ``index``) into a batch."""
-    lengths = [len(example["word_ids"]) for example in examples]
-    time = max(lengths)
-    longest_word = max(len(chars) for example in examples for chars in example["char_ids"])
-    padding_word = [PAD_INDEX] * longest_word
-    words = [
-        example["word_ids"] + [PAD_INDEX] * (time - len(example["word_ids"]))
-        for example in examples
-    ]
-    chars = [
-        [word + [PAD_INDEX] * (longest_word - len(word)) for word in example["char_ids"]]
-        + [padding_word] * (time - len(example["char_ids"]))
-        for example in examples
-    ]  # padded as nested lists: one tensor per batch is much faster than one per word
-    lengths = torch.tensor(lengths)
-    return ClassificationBatch(
-        words=torch.tensor(words),
-        chars=torch.tensor(chars),
-        mask=torch.arange(time).unsqueeze(0) < lengths.unsqueeze(1),
-        lengths=lengths,
-        labels=torch.tensor([example["label_id"] for example in examples]),
-        index=torch.tensor([example["index"] for example in examples]),
-    )
-
-
-def tokenize(text: str, tokenizer: Tokenizer, pattern: str, lowercase: bool) -> list[str]:
-    """Tokens of a text: split at whitespace, or every match of ``pattern`` (``regex``)."""
-    if lowercase:
-        text = text.lower()
-    return text.split() if tokenizer == "whitespace" else re.findall(pattern, text)
 
 
 def read_rows(
@@ -352,16 +314,10 @@ class ClassificationDataModule(pl.LightningDataModule):
         """Ids of one text: ``word_ids`` (T), ``char_ids`` (T lists), ``label_id``, ``index``;
         the text is cut to ``max_length`` tokens and each word to ``max_word_length``."""
         self.build_vocabularies()
-        tokens = tokens[: self.hparams.max_length]
-        return {
-            "word_ids": self.words.ids(tokens),
-            "char_ids": [
-                self.chars.ids(token[: self.hparams.max_word_length]) or [self.chars.unk_id]
-                for token in tokens
-            ],
-            "label_id": label_id,
-            "index": index,
-        }
+        h = self.hparams
+        return encode_text(
+            tokens, self.words, self.chars, h.max_length, h.max_word_length, index, label_id
+        )
 
     def label_id(self, label: str, path: Path | None, line: int) -> int:
         if label not in self.labels:

@@ -11,56 +11,28 @@ import gzip
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.utilities import rank_zero_info
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from torch.utils.data import DataLoader
 
 from data_modules.batching import BucketBatchSampler
 from data_modules.registry import get_spec, resolve_file
+from nlptag.encoding import (  # TranslationBatch: re-exported for the data module's users
+    TranslationBatch,  # noqa: F401
+    collate_translation,
+    decode_subwords,
+    encode_source,
+    encode_target,
+)
 from nlptag.errors import DataFormatError, NlptagError
 from nlptag.models.seq2seq import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<s>", "</s>")  # in id order
 SPLITS = ("train", "validation", "test")
 SubwordModel = Literal["bpe", "unigram"]
-
-
-class TranslationBatch(NamedTuple):
-    """A padded batch of sentence pairs; padding is ``PAD_ID`` (0).
-
-    source (B, S) long: subword ids + ``</s>``; source_lengths (B,) long;
-    target (B, T) long: ``<s>`` + subword ids + ``</s>`` (B, 0 when predicting);
-    target_lengths (B,) long, counting ``<s>`` and ``</s>`` (zeros when predicting);
-    index (B,) long: each pair's line number in its split, counted from 0, so outputs made in
-    length-sorted batches can be matched with ``references(split)`` and put back in file order.
-    """
-
-    source: torch.Tensor
-    source_lengths: torch.Tensor
-    target: torch.Tensor
-    target_lengths: torch.Tensor
-    index: torch.Tensor
-
-
-def collate_translation(examples: list[dict]) -> TranslationBatch:
-    """Pad encoded examples (``source``, ``target`` id lists, ``index``) into a batch."""
-    source_lengths = [len(example["source"]) for example in examples]
-    target_lengths = [len(example["target"]) for example in examples]
-    source_time, target_time = max(source_lengths), max(target_lengths)
-    # padded as nested lists: one tensor per batch is much faster than one per sentence
-    source = [e["source"] + [PAD_ID] * (source_time - len(e["source"])) for e in examples]
-    target = [e["target"] + [PAD_ID] * (target_time - len(e["target"])) for e in examples]
-    return TranslationBatch(
-        source=torch.tensor(source, dtype=torch.long),
-        source_lengths=torch.tensor(source_lengths, dtype=torch.long),
-        target=torch.tensor(target, dtype=torch.long).view(len(examples), target_time),  # (B, 0)
-        target_lengths=torch.tensor(target_lengths, dtype=torch.long),
-        index=torch.tensor([example["index"] for example in examples], dtype=torch.long),
-    )
 
 
 def read_lines(path: Path) -> list[str]:
@@ -418,11 +390,11 @@ class ParallelTextDataModule(pl.LightningDataModule):
     # --- encoding and decoding ------------------------------------------------------------------
     def encode_source(self, text: str) -> list[int]:
         """Subword ids of a source sentence, ``</s>`` included."""
-        return self.source_tokenizer.encode(text, add_special_tokens=False).ids + [EOS_ID]
+        return encode_source(self.source_tokenizer, text)
 
     def encode_target(self, text: str) -> list[int]:
         """Subword ids of a target sentence between ``<s>`` and ``</s>``."""
-        return [BOS_ID, *self.target_tokenizer.encode(text, add_special_tokens=False).ids, EOS_ID]
+        return encode_target(self.target_tokenizer, text)
 
     def source_pieces(self, text: str) -> list[str]:
         """The subwords of a source sentence as strings, ``</s>`` included (one per id of
@@ -436,12 +408,7 @@ class ParallelTextDataModule(pl.LightningDataModule):
     def decode_target(self, ids: Iterable[int]) -> str:
         """Detokenised text of target ids: stops at the first ``</s>``, skips the other
         specials (``<unk>`` too)."""
-        kept = []
-        for token_id in map(int, ids):
-            if token_id == EOS_ID:
-                break
-            kept.append(token_id)
-        return self.target_tokenizer.decode(kept, skip_special_tokens=True)
+        return decode_subwords(self.target_tokenizer, ids)
 
     def _encode_pairs(self, split: ParallelSplit, indices: Iterable[int]) -> Iterator[dict]:
         indices = list(indices)

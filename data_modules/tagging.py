@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,45 +12,12 @@ from torch.utils.data import DataLoader
 from data_modules.batching import BucketBatchSampler, collate_tagging
 from data_modules.conllu import TagColumn, read_conllu
 from data_modules.registry import cache_dir, get_spec, resolve_file, sha256_of
+from nlptag.encoding import encode_sentence, normalize_word
 from nlptag.errors import DataFormatError, NlptagError
 from nlptag.vocabulary import Vocabulary
 
 SPLITS = ("train", "validation", "test")
-
-
-_DIGIT = re.compile(r"\d")
-
-
-def normalize_word(token: str, lowercase: bool = False, digits_to_zero: bool = False) -> str:
-    """The form looked up in the word vocabulary (characters always see the raw token)."""
-    if lowercase:
-        token = token.lower()
-    return _DIGIT.sub("0", token) if digits_to_zero else token
-
-
-def encode_sentence(
-    tokens: list[str],
-    words: Vocabulary,
-    chars: Vocabulary,
-    max_word_length: int,
-    tags: list[str] | None = None,
-    tag_vocabulary: Vocabulary | None = None,
-    lowercase: bool = False,
-    digits_to_zero: bool = False,
-) -> dict[str, list]:
-    """Ids of one sentence: ``word_ids`` (T), ``char_ids`` (T lists), ``tag_ids`` (T; zeros
-    without tags). A word's characters are cut to ``max_word_length``."""
-    tag_ids = [0] * len(tokens)
-    if tags is not None:
-        try:
-            tag_ids = tag_vocabulary.ids(tags)
-        except KeyError as error:
-            raise NlptagError(f"tag {error.args[0]} does not occur in the training data") from None
-    return {
-        "word_ids": words.ids(normalize_word(t, lowercase, digits_to_zero) for t in tokens),
-        "char_ids": [chars.ids(token[:max_word_length]) or [chars.unk_id] for token in tokens],
-        "tag_ids": tag_ids,
-    }
+__all__ = ["SPLITS", "TaggingDataModule", "encode_sentence", "normalize_word"]
 
 
 class TaggingDataModule(pl.LightningDataModule):

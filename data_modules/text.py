@@ -9,25 +9,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import NamedTuple
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from data_modules.registry import get_spec, resolve_file
+from nlptag.encoding import LMBatch
 from nlptag.errors import DataFormatError, NlptagError
 from nlptag.vocabulary import UNK, Vocabulary
 
 SPLITS = ("train", "validation", "test")
-
-
-class LMBatch(NamedTuple):
-    """One chunk of every stream: ``inputs`` (B, T) character ids, ``targets`` (B, T) the next
-    characters (``targets[:, t] == inputs[:, t + 1]`` inside the chunk)."""
-
-    inputs: torch.Tensor
-    targets: torch.Tensor
 
 
 def stream_layout(ids: torch.Tensor, num_streams: int) -> torch.Tensor:

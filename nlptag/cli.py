@@ -34,8 +34,13 @@ DATA_TO_MODEL_LINKS = (
 # each function taking the remaining arguments and returning an exit status.
 TOOLS = {
     "conlleval": ("nlptag.conlleval:main", "score a CoNLL prediction file like conlleval"),
-    "tag": ("nlptag.inference:tag_main", "tag sentences with a trained tagger checkpoint"),
-    "generate": ("nlptag.generate:main", "sample text from a trained character language model"),
+    "export": ("nlptag.export:main", "write a checkpoint as a bundle (safetensors + JSON)"),
+    "tag": ("nlptag.commands:tag_main", "tag text, CoNLL or CoNLL-U with a tagger bundle"),
+    "classify": ("nlptag.commands:classify_main", "label texts with a classifier bundle"),
+    "translate": ("nlptag.commands:translate_main", "translate sentences with a seq2seq bundle"),
+    "attention": ("nlptag.commands:attention_main", "save a translation's attention as a PNG"),
+    "generate": ("nlptag.generate:main", "sample text from a character language model bundle"),
+    "evaluate": ("nlptag.commands:evaluate_main", "a bundle's test metrics on a file, as JSON"),
 }
 
 

@@ -1,12 +1,12 @@
-"""Run trained models from Python or the command line, loading checkpoints without unpickling."""
+"""Checkpoints read without unpickling, and task modules rebuilt from recorded class paths.
+
+Bundles (:mod:`nlptag.bundle`) and the predictors (:mod:`nlptag.predictors`) build on these.
+"""
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import pickle
-import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,7 @@ import torch
 from pytorch_lightning import LightningModule
 from pytorch_lightning.cli import instantiate_module
 
-from data_modules.batching import collate_tagging
-from data_modules.tagging import encode_sentence
 from nlptag.errors import NlptagError
-from nlptag.vocabulary import Vocabulary
 
 # Class paths a checkpoint may name; anything else is refused rather than imported.
 TRUSTED_CLASS_PREFIXES = ("nlptag.", "data_modules.", "torch.optim.")
@@ -39,34 +36,50 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         ) from None
 
 
-def _check_class_paths(config: Any, where: str) -> None:
+def check_class_paths(config: Any, where: str) -> None:
+    """Refuse any ``class_path`` outside :data:`TRUSTED_CLASS_PREFIXES`, at any depth."""
     if isinstance(config, dict):
         for key, value in config.items():
             if key in ("class_path", "_class_path") and not str(value).startswith(
                 TRUSTED_CLASS_PREFIXES
             ):
                 raise NlptagError(f"{where}: refusing untrusted class path {value!r}")
-            _check_class_paths(value, where)
+            check_class_paths(value, where)
     elif isinstance(config, list):
         for value in config:
-            _check_class_paths(value, where)
+            check_class_paths(value, where)
+
+
+def build_module(
+    hparams: dict[str, Any], state_dict: dict[str, torch.Tensor], where: str
+) -> LightningModule:
+    """The task module named by ``hparams["_class_path"]``, built from ``hparams`` (class paths
+    checked first) with ``state_dict`` loaded, in eval mode."""
+    hparams = dict(hparams)
+    hparams.pop("_instantiator", None)
+    class_path = hparams.get("_class_path")
+    if class_path is None:
+        raise NlptagError(f"{where}: no model class recorded; was it trained with `nlptag fit`?")
+    check_class_paths(hparams, where)
+    module_name, _ = class_path.rsplit(".", 1)
+    importlib.import_module(module_name)
+    try:
+        module = instantiate_module(LightningModule, hparams)
+    except Exception as error:  # jsonargparse reports bad hyperparameters in many ways
+        raise NlptagError(f"{where}: cannot build {class_path} ({error})") from None
+    try:
+        module.load_state_dict(state_dict)
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise NlptagError(f"{where}: the weights do not fit {class_path}: {first_line}") from None
+    return module.eval()
 
 
 def module_from_checkpoint(
     checkpoint: dict[str, Any], where: str = "checkpoint"
 ) -> LightningModule:
     """Rebuild the task module from the checkpoint's hyperparameters and load its weights."""
-    hparams = dict(checkpoint.get("hyper_parameters") or {})
-    hparams.pop("_instantiator", None)
-    class_path = hparams.get("_class_path")
-    if class_path is None:
-        raise NlptagError(f"{where}: no model class recorded; was it trained with `nlptag fit`?")
-    _check_class_paths(hparams, where)
-    module_name, class_name = class_path.rsplit(".", 1)
-    importlib.import_module(module_name)
-    module = instantiate_module(LightningModule, hparams)
-    module.load_state_dict(checkpoint["state_dict"])
-    return module.eval()
+    return build_module(checkpoint.get("hyper_parameters") or {}, checkpoint["state_dict"], where)
 
 
 def datamodule_state(checkpoint: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -76,70 +89,3 @@ def datamodule_state(checkpoint: dict[str, Any]) -> tuple[dict[str, Any], dict[s
     if class_name not in checkpoint:
         raise NlptagError("checkpoint holds no data module state (vocabularies)")
     return hparams, checkpoint[class_name]
-
-
-class Tagger:
-    """A trained sequence tagger and its vocabularies: ``Tagger.from_checkpoint(path).tag(...)``."""
-
-    def __init__(
-        self,
-        model: LightningModule,
-        words: Vocabulary,
-        chars: Vocabulary,
-        max_word_length: int = 30,
-        lowercase: bool = False,
-        digits_to_zero: bool = False,
-    ) -> None:
-        self.model = model
-        self.words = words
-        self.chars = chars
-        self.options = dict(
-            max_word_length=max_word_length, lowercase=lowercase, digits_to_zero=digits_to_zero
-        )
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path) -> Tagger:
-        checkpoint = load_checkpoint(path)
-        data_hparams, state = datamodule_state(checkpoint)
-        return cls(
-            module_from_checkpoint(checkpoint, str(path)),
-            Vocabulary(state["words"]),
-            Vocabulary(state["chars"]),
-            int(data_hparams.get("max_word_length", 30)),
-            bool(data_hparams.get("lowercase", False)),
-            bool(data_hparams.get("digits_to_zero", False)),
-        )
-
-    @torch.inference_mode()
-    def tag(self, sentences: Iterable[list[str]], batch_size: int = 64) -> list[list[str]]:
-        """Tags for each sentence (a list of tokens)."""
-        sentences = list(sentences)
-        results: list[list[str]] = []
-        for start in range(0, len(sentences), batch_size):
-            chunk = sentences[start : start + batch_size]
-            batch = collate_tagging(
-                [encode_sentence(s, self.words, self.chars, **self.options) for s in chunk]
-            )
-            results += self.model.predict_step(batch, 0)
-        return results
-
-
-def tag_main(argv: list[str]) -> int:
-    """``nlptag tag CHECKPOINT [FILE] [--text TEXT]``: whitespace-tokenised sentences in (one per
-    line), ``token<TAB>tag`` lines out with a blank line after each sentence."""
-    parser = argparse.ArgumentParser(prog="nlptag tag", description=tag_main.__doc__)
-    parser.add_argument("checkpoint", help="a checkpoint written by `nlptag fit`")
-    parser.add_argument("input", nargs="?", help="text file, one sentence per line (default stdin)")
-    parser.add_argument("--text", action="append", help="a sentence to tag (repeatable)")
-    args = parser.parse_args(argv)
-    tagger = Tagger.from_checkpoint(args.checkpoint)
-    if args.text:
-        lines = args.text
-    elif args.input:
-        lines = Path(args.input).read_text(encoding="utf-8").splitlines()
-    else:
-        lines = sys.stdin.read().splitlines()
-    sentences = [line.split() for line in lines if line.strip()]
-    for tokens, tags in zip(sentences, tagger.tag(sentences)):
-        print("\n".join(f"{token}\t{tag}" for token, tag in zip(tokens, tags)) + "\n")
-    return 0

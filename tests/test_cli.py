@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import nlptag
 from nlptag.cli import main
-from nlptag.inference import Tagger
 from tests.conftest import REPO
 
 DEMO = str(REPO / "configs" / "demo.yaml")
@@ -39,8 +39,8 @@ def test_fit_writes_best_and_last_checkpoints_that_load_without_unpickling(tmp_p
         assert (
             checkpoint["TaggingDataModule"]["tags"] == checkpoint["hyper_parameters"]["tag_names"]
         )
-    tagger = Tagger.from_checkpoint(tmp_path / "checkpoints" / "best.ckpt")
-    (tags,) = tagger.tag([["The", "dog", "runs", "."]])
+    tagger = nlptag.load(tmp_path / "checkpoints" / "best.ckpt")
+    (tags,) = [r["tags"] for r in tagger.predict([["The", "dog", "runs", "."]])]
     assert len(tags) == 4 and tags[-1] == "PUNCT"
 
 
@@ -106,7 +106,7 @@ def test_help_lists_every_command():
     result = subprocess.run(
         [sys.executable, "-m", "nlptag.cli", "--help"], capture_output=True, text=True, check=True
     )
-    for command in ("fit", "validate", "test", "predict", "conlleval", "tag"):
+    for command in ("fit", "validate", "test", "predict", "conlleval", "tag", "export", "evaluate"):
         assert command in result.stdout
 
 

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
+import nlptag
 from data_modules.batching import BucketBatchSampler
 from data_modules.tagging import TaggingDataModule
 from nlptag.cli import main
-from nlptag.inference import Tagger
 from tests.conftest import REPO
 
 
@@ -51,7 +51,7 @@ def test_two_process_ddp_fit_reduces_metrics_across_ranks(tmp_path):
 
     # ... and that differs from what rank 0 alone saw, so the equality above needs the reduction
     data = TaggingDataModule(dataset="demo", min_word_freq=1)
-    tagger = Tagger.from_checkpoint(run / "checkpoints" / "last.ckpt")
+    tagger = nlptag.load(run / "checkpoints" / "last.ckpt")
     validation = data.load_split("validation")
     rank0 = [
         i
@@ -62,7 +62,7 @@ def test_two_process_ddp_fit_reduces_metrics_across_ranks(tmp_path):
     ]
     tokens = [validation["tokens"][i] for i in rank0]
     gold = [validation["tags"][i] for i in rank0]
-    predicted = tagger.tag(tokens)
+    predicted = [r["tags"] for r in tagger.predict(tokens)]
     pairs = [(p, g) for ps, gs in zip(predicted, gold) for p, g in zip(ps, gs)]
     rank0_accuracy = sum(p == g for p, g in pairs) / len(pairs)
     assert rank0_accuracy != pytest.approx(full_accuracy, abs=1e-6)

@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
+import nlptag
 from nlptag.cli import main
 from nlptag.errors import NlptagError
-from nlptag.generate import load_language_model
+from nlptag.export import export
 from nlptag.generate import main as generate_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def generate(capsys, *args: str) -> str:
 
 def test_checkpoint_rebuilds_the_model_and_its_vocabulary(checkpoint):
     state = torch.load(checkpoint, weights_only=True)
-    model = load_language_model(checkpoint)
+    model = nlptag.load(checkpoint).module
     assert model.vocabulary.entries == state["CharLMDataModule"]["chars"]
     assert model.vocabulary.entries[0] == "<unk>"
     assert model.network.rnn.hidden_size == 16
@@ -91,5 +92,11 @@ def test_the_cli_dispatches_generate_and_reports_user_errors(checkpoint, tmp_pat
     assert "does not exist" in capsys.readouterr().err
     assert main(["generate", str(checkpoint), "--temperature", "-1"]) == 2
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
-    with pytest.raises(NlptagError, match="cannot read"):
-        load_language_model(tmp_path / "junk.ckpt")
+    with pytest.raises(NlptagError, match="cannot be loaded safely"):
+        nlptag.load(tmp_path / "junk.ckpt")
+
+
+def test_a_bundle_generates_what_its_checkpoint_generates(checkpoint, tmp_path, capsys):
+    bundle = export(checkpoint, tmp_path / "bundle")
+    args = ["--prime", "All:", "--length", "40", "--seed", "7"]
+    assert generate(capsys, str(bundle), *args) == generate(capsys, str(checkpoint), *args)

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import sacrebleu
 import torch
 
+import nlptag
 from nlptag.cli import main
+from tests.conftest import REPO
 
 LEXICON = {
     "eins": "one",
@@ -75,22 +79,32 @@ def write_pairs(prefix: Path, count: int, seed: int) -> None:
     prefix.with_name(prefix.name + ".en").write_text("\n".join(targets) + "\n")
 
 
-@pytest.fixture
-def toy_translation(tmp_path) -> Path:
-    data = tmp_path / "data"
+@pytest.fixture(scope="module")
+def toy_translation(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("toy_mt")
+    data = root / "data"
     data.mkdir()
     write_pairs(data / "train", 600, seed=0)
     write_pairs(data / "dev", 40, seed=1)
-    config = tmp_path / "toy.yaml"
+    config = root / "toy.yaml"
     config.write_text(CONFIG.format(epochs=6, data=data))
     return config
 
 
-def test_translation_fit_test_predict(toy_translation, tmp_path):
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def trained(toy_translation) -> tuple[list[str], Path]:
+    """The toy model trained once: (the CLI's common arguments, best checkpoint)."""
+    run = toy_translation.parent / "run"
     common = ["--config", str(toy_translation), "--trainer.default_root_dir", str(run)]
-    assert main(["fit", *common]) == 0
-    best = run / "checkpoints" / "best.ckpt"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NLPTAG_OFFLINE", "1")
+        assert main(["fit", *common]) == 0
+    return common, run / "checkpoints" / "best.ckpt"
+
+
+def test_translation_fit_test_predict(toy_translation, trained):
+    common, best = trained
+    run = best.parent.parent
     checkpoint = torch.load(best, weights_only=True)  # plain types only
     assert set(checkpoint["ParallelTextDataModule"]) == {"source_tokenizer", "target_tokenizer"}
     assert (run / "tokenizers" / "source_tokenizer.json").is_file()
@@ -111,6 +125,52 @@ def test_translation_fit_test_predict(toy_translation, tmp_path):
     assert sacrebleu.corpus_bleu(hypotheses, [references]).score == pytest.approx(
         metrics["test/bleu"], abs=1e-4
     )
+
+    # the exported bundle translates exactly like the checkpoint did, from Python and the CLI
+    bundle = run / "bundle"
+    assert main(["export", str(best), str(bundle)]) == 0
+    names = {path.name for path in bundle.iterdir()}
+    assert {"config.json", "model.safetensors", "source_tokenizer.json"} <= names
+    assert json.loads((bundle / "config.json").read_text())["task"] == "translation"
+    sources = (data / "dev.de").read_text().splitlines()
+    translator = nlptag.load(bundle)
+    assert translator.predict(sources, batch_size=7) == hypotheses
+    greedy = translator.predict(sources, beam_size=1)
+    assert sacrebleu.corpus_bleu(greedy, [references]).score == pytest.approx(
+        metrics["test/bleu_greedy"], abs=1e-4
+    )
+    output = run / "translations.txt"
+    assert main(["translate", str(bundle), str(data / "dev.de"), "-o", str(output)]) == 0
+    assert output.read_text().splitlines() == hypotheses
+
+
+def test_attention_heatmap_from_the_command_line(trained, tmp_path, capsys):
+    _, best = trained
+    result = nlptag.load(best).attention("zwei rot Hund")
+    assert result["source_tokens"][-1] == "</s>" and result["output_tokens"][-1] == "</s>"
+    weights = result["weights"]
+    assert weights.shape == (len(result["output_tokens"]), len(result["source_tokens"]))
+    torch.testing.assert_close(weights.sum(-1), torch.ones(weights.size(0)))
+    picture = tmp_path / "attention.png"
+    assert main(["attention", str(best), "zwei rot Hund", "-o", str(picture)]) == 0
+    assert picture.read_bytes()[:4] == b"\x89PNG"
+    assert capsys.readouterr().out.strip() == result["translation"]
+
+
+def test_translation_bundle_loads_without_unpickling(trained, tmp_path):
+    from tests.test_export import SAFE_LOAD
+
+    _, best = trained
+    assert main(["export", str(best), str(tmp_path / "bundle")]) == 0
+    script = SAFE_LOAD.replace('["ann met bob in paris"])[0]["tags"]', '["eins zwei"])')
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "bundle"), "torch"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("OK")
 
 
 def test_shared_embeddings_need_a_joint_vocabulary(toy_translation, tmp_path, capsys):

@@ -175,9 +175,10 @@ class CRFHead(TaggingHead):
         """Mean negative log-likelihood per sentence (scalar)."""
         return self.crf.neg_log_likelihood(self(features), tags, mask).mean()
 
-    def decode(self, features: torch.Tensor, mask: torch.Tensor) -> TagPrediction:
-        """Viterbi tags (B, T) and the posterior marginal probability (B, T) of each chosen tag."""
-        emissions = self(features)
+    def decode_scores(self, scores: torch.Tensor, mask: torch.Tensor) -> TagPrediction:
+        """Viterbi tags (B, T) and the posterior marginal probability (B, T) of each chosen tag,
+        from the emission scores (B, T, C)."""
+        emissions = scores.float()
         tags, _ = self.crf.viterbi(emissions, mask)
         confidences = self.crf.marginals(emissions, mask).gather(2, tags.unsqueeze(2)).squeeze(2)
         return TagPrediction(tags=tags, confidences=confidences)

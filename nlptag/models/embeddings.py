@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 PAD_INDEX = 0
 UNK_INDEX = 1
@@ -50,20 +50,23 @@ class CharBiLSTM(nn.Module):
 
     def forward(self, chars: torch.Tensor) -> torch.Tensor:
         lengths = chars.ne(PAD_INDEX).sum(dim=1)
-        output = chars.new_zeros(chars.size(0), self.output_size, dtype=torch.float)
-        present = lengths.gt(0)
-        if not present.any():
-            return output
+        present = lengths.nonzero().squeeze(1)  # (N',) words with characters
+        if present.numel() == 0:
+            return chars.new_zeros(chars.size(0), self.output_size, dtype=torch.float)
+        kept = lengths.index_select(0, present)
         packed = pack_padded_sequence(
-            self.embedding(chars[present]),
-            lengths[present].cpu(),
+            self.embedding(chars.index_select(0, present)),
+            kept.cpu(),
             batch_first=True,
             enforce_sorted=False,
         )
-        _, (final, _) = self.lstm(packed)  # final (2, N', H)
-        output = output.to(final.dtype)
-        output[present] = torch.cat([final[0], final[1]], dim=-1)
-        return output
+        # the final states read from the outputs (forward: last character, backward: first),
+        # not from h_n, which the ONNX exporter cannot take from a packed LSTM
+        outputs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True)  # (N', L', 2H)
+        half = self.lstm.hidden_size
+        rows = torch.arange(outputs.size(0), device=chars.device)
+        final = torch.cat([outputs[rows, kept - 1, :half], outputs[:, 0, half:]], dim=-1)
+        return final.new_zeros(chars.size(0), self.output_size).index_copy(0, present, final)
 
 
 CharFeatures = Callable[[int], nn.Module]

@@ -15,7 +15,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from data_modules.classification import ClassificationBatch
+from nlptag.encoding import ClassificationBatch
 from nlptag.errors import NlptagError
 from nlptag.models.embeddings import WordEmbedder
 from nlptag.models.encoders import RecurrentEncoder

@@ -22,7 +22,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from pytorch_lightning.utilities import rank_zero_info
 from torchmetrics.aggregation import MeanMetric
 
-from data_modules.text import LMBatch
+from nlptag.encoding import LMBatch
 from nlptag.models.language_model import CharRNN, State, detach_state
 from nlptag.vocabulary import UNK, Vocabulary
 

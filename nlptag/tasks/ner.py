@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from data_modules.batching import TaggingBatch
+from nlptag.encoding import TaggingBatch
 from nlptag.errors import NlptagError
 from nlptag.metrics.entity_f1 import EntityF1, extract_chunks
 from nlptag.models.heads import TagPrediction

@@ -13,7 +13,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from data_modules.batching import TaggingBatch
+from nlptag.encoding import TaggingBatch
 from nlptag.models.embeddings import WordEmbedder
 from nlptag.models.encoders import RecurrentEncoder
 from nlptag.models.heads import SoftmaxHead, TaggingHead, TagPrediction

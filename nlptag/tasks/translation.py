@@ -12,7 +12,7 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
-from data_modules.parallel import TranslationBatch
+from nlptag.encoding import TranslationBatch
 from nlptag.errors import NlptagError
 from nlptag.metrics.bleu import CorpusBLEU, bleu_signature
 from nlptag.models.encoders import RecurrentEncoder

@@ -1,0 +1,104 @@
+"""Inference throughput of the POS bundle on UD English EWT test: eager torch, ONNX Runtime and
+int8 dynamic quantization, at batch sizes 1, 32 and 256, with 2 threads; plus peak memory.
+
+Each mode runs in its own process, so its peak resident memory (``ru_maxrss``: the bundle
+loaded, the test set read and tagged) is its own. Times are wall-clock seconds of one pass over
+the test set after a warm-up pass over its first 256 sentences; sentences/s counts all of them.
+
+    NLPTAG_DATA_DIR=../shared/data python -m benchmarks.inference_throughput
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.common import today
+
+MODES = ("eager", "onnx", "int8")
+BATCH_SIZES = (1, 32, 256)
+
+
+def measure(mode: str, bundles: Path, test_file: Path, threads: int) -> dict:
+    """Sentences/s per batch size and peak RSS for one mode, in this process."""
+    import torch
+
+    import nlptag
+    from data_modules.conllu import read_conllu
+
+    torch.set_num_threads(threads)
+    sentences = [example["tokens"] for example in read_conllu(test_file)]
+    bundle = bundles / ("int8" if mode == "int8" else "float")
+    predictor = nlptag.load(bundle, backend="onnx" if mode == "onnx" else "torch", threads=threads)
+    rates = {}
+    for batch_size in BATCH_SIZES:
+        predictor.predict(sentences[:256], batch_size=batch_size)  # warm-up
+        start = time.perf_counter()
+        predictor.predict(sentences, batch_size=batch_size)
+        rates[batch_size] = len(sentences) / (time.perf_counter() - start)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    tokens = sum(len(s) for s in sentences)
+    return {
+        "mode": mode,
+        "rates": rates,
+        "peak_mib": peak_mib,
+        "sentences": len(sentences),
+        "tokens": tokens,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default="runs/pos_v2_s1/checkpoints/best.ckpt")
+    parser.add_argument("--test-file", default=None, help="default: the mirror's UD EWT test")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--bundles", default="runs/bundles/pos", help="where bundles are written")
+    parser.add_argument("--output", default="benchmarks/results/inference_throughput.md")
+    parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # one child process
+    args = parser.parse_args()
+    data_dir = Path(os.environ.get("NLPTAG_DATA_DIR", "../shared/data"))
+    test_file = Path(args.test_file or data_dir / "ud_en_ewt" / "en_ewt-ud-test.conllu")
+    bundles = Path(args.bundles)
+    if args.mode:
+        print(json.dumps(measure(args.mode, bundles, test_file, args.threads)))
+        return
+
+    from nlptag.export import export
+
+    export(args.checkpoint, bundles / "float", onnx=True)
+    export(args.checkpoint, bundles / "int8", quantize="int8")
+    environment = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "NLPTAG_OFFLINE": "1"}
+    results = []
+    for mode in MODES:
+        child = [sys.executable, "-m", "benchmarks.inference_throughput", "--mode", mode]
+        child += ["--bundles", str(bundles), "--test-file", str(test_file)]
+        child += ["--threads", str(args.threads)]
+        done = subprocess.run(child, env=environment, capture_output=True, text=True, check=True)
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    first = results[0]
+    lines = [
+        f"UD English EWT test ({first['sentences']} sentences, {first['tokens']} tokens), "
+        f"`{args.checkpoint}`, {args.threads} threads, {today()}",
+        "",
+        "| mode | "
+        + " | ".join(f"batch {b} (sent/s)" for b in BATCH_SIZES)
+        + " | peak RSS (MiB) |",
+        "| --- | " + " | ".join("---:" for _ in BATCH_SIZES) + " | ---: |",
+    ]
+    for result in results:
+        rates = " | ".join(f"{result['rates'][str(b)]:,.0f}" for b in BATCH_SIZES)
+        lines.append(f"| {result['mode']} | {rates} | {result['peak_mib']:,.0f} |")
+    table = "\n".join(lines) + "\n"
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

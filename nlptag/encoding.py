@@ -1,0 +1,218 @@
+"""Texts to ids and padded batches: the pure pieces shared by the data modules (training) and the
+predictors (inference). Nothing here imports ``datasets`` or Lightning.
+
+Shapes: ``B`` batch, ``T`` longest sentence (text) in tokens, ``L`` longest word in characters.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Literal, NamedTuple
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from nlptag.errors import NlptagError
+from nlptag.models.embeddings import PAD_INDEX
+from nlptag.models.seq2seq import BOS_ID, EOS_ID, PAD_ID
+from nlptag.vocabulary import Vocabulary
+
+Tokenizer = Literal["whitespace", "regex"]
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer as SubwordTokenizer
+_DIGIT = re.compile(r"\d")
+
+
+def normalize_word(token: str, lowercase: bool = False, digits_to_zero: bool = False) -> str:
+    """The form looked up in the word vocabulary (characters always see the raw token)."""
+    if lowercase:
+        token = token.lower()
+    return _DIGIT.sub("0", token) if digits_to_zero else token
+
+
+def tokenize(text: str, tokenizer: Tokenizer, pattern: str, lowercase: bool) -> list[str]:
+    """Tokens of a text: split at whitespace, or every match of ``pattern`` (``regex``)."""
+    if lowercase:
+        text = text.lower()
+    return text.split() if tokenizer == "whitespace" else re.findall(pattern, text)
+
+
+def encode_sentence(
+    tokens: list[str],
+    words: Vocabulary,
+    chars: Vocabulary,
+    max_word_length: int,
+    tags: list[str] | None = None,
+    tag_vocabulary: Vocabulary | None = None,
+    lowercase: bool = False,
+    digits_to_zero: bool = False,
+) -> dict[str, list]:
+    """Ids of one sentence: ``word_ids`` (T), ``char_ids`` (T lists), ``tag_ids`` (T; zeros
+    without tags). A word's characters are cut to ``max_word_length``."""
+    tag_ids = [0] * len(tokens)
+    if tags is not None:
+        try:
+            tag_ids = tag_vocabulary.ids(tags)
+        except KeyError as error:
+            raise NlptagError(f"tag {error.args[0]} does not occur in the training data") from None
+    return {
+        "word_ids": words.ids(normalize_word(t, lowercase, digits_to_zero) for t in tokens),
+        "char_ids": [chars.ids(token[:max_word_length]) or [chars.unk_id] for token in tokens],
+        "tag_ids": tag_ids,
+    }
+
+
+def encode_text(
+    tokens: list[str],
+    words: Vocabulary,
+    chars: Vocabulary,
+    max_length: int | None,
+    max_word_length: int,
+    index: int = 0,
+    label_id: int = 0,
+) -> dict:
+    """Ids of one text to classify: ``word_ids`` (T), ``char_ids`` (T lists), ``label_id``,
+    ``index``; the text is cut to ``max_length`` tokens and each word to ``max_word_length``."""
+    tokens = tokens[:max_length]
+    return {
+        "word_ids": words.ids(tokens),
+        "char_ids": [chars.ids(token[:max_word_length]) or [chars.unk_id] for token in tokens],
+        "label_id": label_id,
+        "index": index,
+    }
+
+
+class TaggingBatch(NamedTuple):
+    """A padded batch of sentences; padding is 0 everywhere and ``mask`` marks real words.
+
+    words (B, T), chars (B, T, L), tags (B, T) long; mask (B, T) bool; lengths (B,) long.
+    """
+
+    words: torch.Tensor
+    chars: torch.Tensor
+    tags: torch.Tensor
+    mask: torch.Tensor
+    lengths: torch.Tensor
+
+
+def collate_tagging(examples: list[dict[str, list]]) -> TaggingBatch:
+    """Pad encoded examples (``word_ids``, ``char_ids``, ``tag_ids``) into a ``TaggingBatch``."""
+    lengths = torch.tensor([len(example["word_ids"]) for example in examples])
+    batch, time = len(examples), int(lengths.max())
+    words = torch.full((batch, time), PAD_INDEX, dtype=torch.long)
+    tags = torch.zeros((batch, time), dtype=torch.long)
+    for i, example in enumerate(examples):
+        words[i, : lengths[i]] = torch.tensor(example["word_ids"])
+        tags[i, : lengths[i]] = torch.tensor(example["tag_ids"])
+    mask = torch.arange(time).unsqueeze(0) < lengths.unsqueeze(1)
+    word_chars = [torch.tensor(chars) for example in examples for chars in example["char_ids"]]
+    flat_chars = pad_sequence(word_chars, batch_first=True, padding_value=PAD_INDEX)
+    chars = flat_chars.new_full((batch, time, flat_chars.size(1)), PAD_INDEX)
+    chars[mask] = flat_chars  # mask is row-major, matching the order of word_chars
+    return TaggingBatch(words, chars, tags, mask, lengths)
+
+
+class ClassificationBatch(NamedTuple):
+    """A padded batch of texts; padding is 0 and ``mask`` marks real tokens.
+
+    words (B, T), chars (B, T, L) long; mask (B, T) bool; lengths (B,) long;
+    labels (B,) long (zeros for unlabelled data); index (B,) long, each text's position in its
+    split, so predictions made in length-sorted batches can be put back in file order.
+    """
+
+    words: torch.Tensor
+    chars: torch.Tensor
+    mask: torch.Tensor
+    lengths: torch.Tensor
+    labels: torch.Tensor
+    index: torch.Tensor
+
+
+def collate_classification(examples: list[dict]) -> ClassificationBatch:
+    """Pad encoded examples (``word_ids``, ``char_ids``, ``label_id``, ``index``) into a batch."""
+    lengths = [len(example["word_ids"]) for example in examples]
+    time = max(lengths)
+    longest_word = max(len(chars) for example in examples for chars in example["char_ids"])
+    padding_word = [PAD_INDEX] * longest_word
+    words = [
+        example["word_ids"] + [PAD_INDEX] * (time - len(example["word_ids"]))
+        for example in examples
+    ]
+    chars = [
+        [word + [PAD_INDEX] * (longest_word - len(word)) for word in example["char_ids"]]
+        + [padding_word] * (time - len(example["char_ids"]))
+        for example in examples
+    ]  # padded as nested lists: one tensor per batch is much faster than one per word
+    lengths = torch.tensor(lengths)
+    return ClassificationBatch(
+        words=torch.tensor(words),
+        chars=torch.tensor(chars),
+        mask=torch.arange(time).unsqueeze(0) < lengths.unsqueeze(1),
+        lengths=lengths,
+        labels=torch.tensor([example["label_id"] for example in examples]),
+        index=torch.tensor([example["index"] for example in examples]),
+    )
+
+
+class LMBatch(NamedTuple):
+    """One chunk of every stream: ``inputs`` (B, T) character ids, ``targets`` (B, T) the next
+    characters (``targets[:, t] == inputs[:, t + 1]`` inside the chunk)."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+
+
+# --- translation ---------------------------------------------------------------------------------
+class TranslationBatch(NamedTuple):
+    """A padded batch of sentence pairs; padding is ``PAD_ID`` (0).
+
+    source (B, S) long: subword ids + ``</s>``; source_lengths (B,) long;
+    target (B, T) long: ``<s>`` + subword ids + ``</s>`` (B, 0 when predicting);
+    target_lengths (B,) long, counting ``<s>`` and ``</s>`` (zeros when predicting);
+    index (B,) long: each pair's line number in its split, counted from 0, so outputs made in
+    length-sorted batches can be matched with ``references(split)`` and put back in file order.
+    """
+
+    source: torch.Tensor
+    source_lengths: torch.Tensor
+    target: torch.Tensor
+    target_lengths: torch.Tensor
+    index: torch.Tensor
+
+
+def collate_translation(examples: list[dict]) -> TranslationBatch:
+    """Pad encoded examples (``source``, ``target`` id lists, ``index``) into a batch."""
+    source_lengths = [len(example["source"]) for example in examples]
+    target_lengths = [len(example["target"]) for example in examples]
+    source_time, target_time = max(source_lengths), max(target_lengths)
+    # padded as nested lists: one tensor per batch is much faster than one per sentence
+    source = [e["source"] + [PAD_ID] * (source_time - len(e["source"])) for e in examples]
+    target = [e["target"] + [PAD_ID] * (target_time - len(e["target"])) for e in examples]
+    return TranslationBatch(
+        source=torch.tensor(source, dtype=torch.long),
+        source_lengths=torch.tensor(source_lengths, dtype=torch.long),
+        target=torch.tensor(target, dtype=torch.long).view(len(examples), target_time),  # (B, 0)
+        target_lengths=torch.tensor(target_lengths, dtype=torch.long),
+        index=torch.tensor([example["index"] for example in examples], dtype=torch.long),
+    )
+
+
+def encode_source(tokenizer: SubwordTokenizer, text: str) -> list[int]:
+    """Subword ids of a source sentence, ``</s>`` included."""
+    return tokenizer.encode(text, add_special_tokens=False).ids + [EOS_ID]
+
+
+def encode_target(tokenizer: SubwordTokenizer, text: str) -> list[int]:
+    """Subword ids of a target sentence between ``<s>`` and ``</s>``."""
+    return [BOS_ID, *tokenizer.encode(text, add_special_tokens=False).ids, EOS_ID]
+
+
+def decode_subwords(tokenizer: SubwordTokenizer, ids) -> str:
+    """Detokenised text of target ids: stops at the first ``</s>``, skips the other specials
+    (``<unk>`` too)."""
+    kept = []
+    for token_id in map(int, ids):
+        if token_id == EOS_ID:
+            break
+        kept.append(token_id)
+    return tokenizer.decode(kept, skip_special_tokens=True)

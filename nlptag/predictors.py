@@ -1,0 +1,391 @@
+"""Predictors: run a bundle on raw inputs, in batches, without a Trainer or ``datasets``.
+
+``nlptag.load(path)`` returns the predictor of the bundle's task; each has
+``predict(inputs, batch_size=...)``. One small class per task, registered in :data:`PREDICTORS`:
+
+- ``tagging`` (:class:`TagPredictor`): sentences -> ``{"tokens", "tags", "confidences"}``;
+- ``ner`` (:class:`EntityPredictor`): the same plus ``"entities"`` with spans and confidences;
+- ``classification`` (:class:`ClassifierPredictor`): texts -> ``{"label", "probability",
+  "probabilities"}``;
+- ``language_model`` (:class:`LanguageModelPredictor`): primes -> generated text;
+- ``translation`` (:class:`TranslationPredictor`): sentences -> translations (and attention).
+
+Taggers and classifiers also run their network through onnxruntime (``backend="onnx"``) when the
+bundle has ``model.onnx``; decoding (softmax, CRF Viterbi and marginals) always runs in torch.
+
+Shapes: ``B`` batch, ``T`` time, ``L`` characters per word, ``C`` tags or labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+from pytorch_lightning import LightningModule
+
+from nlptag.bundle import Bundle, open_bundle
+from nlptag.encoding import (
+    collate_classification,
+    collate_tagging,
+    collate_translation,
+    decode_subwords,
+    encode_sentence,
+    encode_source,
+    encode_text,
+    tokenize,
+)
+from nlptag.errors import NlptagError
+from nlptag.metrics.entity_f1 import extract_chunks
+from nlptag.vocabulary import UNK, Vocabulary
+
+Backend = Literal["torch", "onnx"]
+Sentence = str | Sequence[str]
+"""A sentence or text: a string (split into tokens as the task does) or a list of tokens."""
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+    """Indices in batches of ``batch_size``, longest first, so batches carry little padding."""
+    if batch_size < 1:
+        raise NlptagError("batch_size must be at least 1")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+class Predictor:
+    """A task module and its vocabularies, ready to predict. Subclasses set ``task`` (the name in
+    ``config.json``) and ``module_class`` (the task module's class path)."""
+
+    task: ClassVar[str]
+    module_class: ClassVar[str]
+
+    def __init__(self, bundle: Bundle, module: LightningModule, session: Any = None) -> None:
+        self.bundle = bundle
+        self.module = module
+        self.session = session  # an onnxruntime.InferenceSession, or None for torch
+
+    def predict(self, inputs: Sequence[Any], batch_size: int = 64) -> list:
+        raise NotImplementedError
+
+
+class ScoringPredictor(Predictor):
+    """A predictor whose network maps (words, chars, lengths) to scores: the part that is
+    exported to ONNX. ``scores`` is the one definition both backends use."""
+
+    score_axes: ClassVar[dict[int, str]]
+    """Dynamic axes of the scores, for the ONNX export."""
+
+    def __init__(self, bundle: Bundle, module: LightningModule, session: Any = None) -> None:
+        super().__init__(bundle, module, session)
+        self.words = Vocabulary(bundle.vocabularies["words"])
+        self.chars = Vocabulary(bundle.vocabularies["chars"])
+        self.max_word_length = int(bundle.data.get("max_word_length", 30))
+
+    @staticmethod
+    def scores(
+        module: LightningModule, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """Scores from words (B, T), chars (B, T, L), lengths (B,)."""
+        raise NotImplementedError
+
+    def run(self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.session is None:
+            return self.scores(self.module, words, chars, lengths)
+        feed = {"words": words.numpy(), "chars": chars.numpy(), "lengths": lengths.numpy()}
+        return torch.from_numpy(self.session.run(None, feed)[0])
+
+
+class TagPredictor(ScoringPredictor):
+    """Tags each token of each sentence (strings are split at whitespace)."""
+
+    task = "tagging"
+    module_class = "nlptag.tasks.tagging.SequenceTagger"
+    score_axes = {0: "batch", 1: "time"}
+
+    def __init__(self, bundle: Bundle, module: LightningModule, session: Any = None) -> None:
+        super().__init__(bundle, module, session)
+        self.lowercase = bool(bundle.data.get("lowercase", False))
+        self.digits_to_zero = bool(bundle.data.get("digits_to_zero", False))
+
+    @staticmethod
+    def scores(module, words, chars, lengths):
+        """Tag scores (B, T, C): the tagging head's logits or CRF emissions."""
+        return module.head(module.encoder(module.embedder(words, chars), lengths))
+
+    def result(self, tokens: list[str], tags: list[int], confidences: list[float]) -> dict:
+        return {
+            "tokens": tokens,
+            "tags": [self.module.tag_names[t] for t in tags],
+            "confidences": confidences,
+        }
+
+    @torch.inference_mode()
+    def predict(self, inputs: Sequence[Sentence], batch_size: int = 64) -> list[dict]:
+        """Per sentence ``{"tokens", "tags", "confidences"}`` (the probability of each tag: the
+        softmax probability, or the CRF marginal)."""
+        sentences = [s.split() if isinstance(s, str) else list(s) for s in inputs]
+        if any(not tokens for tokens in sentences):
+            raise NlptagError("cannot tag an empty sentence")
+        results: list[dict | None] = [None] * len(sentences)
+        for batch_indices in length_sorted_batches([len(s) for s in sentences], batch_size):
+            batch = collate_tagging(
+                [
+                    encode_sentence(
+                        sentences[i],
+                        self.words,
+                        self.chars,
+                        self.max_word_length,
+                        lowercase=self.lowercase,
+                        digits_to_zero=self.digits_to_zero,
+                    )
+                    for i in batch_indices
+                ]
+            )
+            scores = self.run(batch.words, batch.chars, batch.lengths)
+            prediction = self.module.head.decode_scores(scores, batch.mask)
+            for i, tags, confidences, length in zip(
+                batch_indices,
+                prediction.tags.tolist(),
+                prediction.confidences.tolist(),
+                batch.lengths.tolist(),
+            ):
+                results[i] = self.result(sentences[i], tags[:length], confidences[:length])
+        return results
+
+
+class EntityPredictor(TagPredictor):
+    """Tags in the data's scheme and the entities they make."""
+
+    task = "ner"
+    module_class = "nlptag.tasks.ner.EntityTagger"
+
+    def result(self, tokens: list[str], tags: list[int], confidences: list[float]) -> dict:
+        """``{"tokens", "tags", "confidences", "entities"}``; each entity has ``type``, token
+        span ``start``/``end`` (end exclusive), ``text`` and ``confidence`` (the mean of its
+        tokens' confidences, as ``EntityTagger.predict_step`` computes it)."""
+        data_tags = self.module.to_data_scheme(tags)
+        entities = [
+            {
+                "type": type_,
+                "start": start,
+                "end": end,
+                "text": " ".join(tokens[start:end]),
+                "confidence": sum(confidences[start:end]) / (end - start),
+            }
+            for type_, start, end in extract_chunks(data_tags)
+        ]
+        return {
+            "tokens": tokens,
+            "tags": data_tags,
+            "confidences": confidences,
+            "entities": entities,
+        }
+
+
+class ClassifierPredictor(ScoringPredictor):
+    """Labels texts; strings are tokenised as the data module did in training."""
+
+    task = "classification"
+    module_class = "nlptag.tasks.classification.SequenceClassifier"
+    score_axes = {0: "batch"}
+
+    def __init__(self, bundle: Bundle, module: LightningModule, session: Any = None) -> None:
+        super().__init__(bundle, module, session)
+        data = bundle.data
+        self.tokenizer = data.get("tokenizer", "whitespace")
+        self.token_pattern = data.get("token_pattern", r"\w+|[^\w\s]")
+        self.lowercase = bool(data.get("lowercase", False))
+        self.max_length = data.get("max_length")
+
+    @staticmethod
+    def scores(module, words, chars, lengths):
+        """Label logits (B, C)."""
+        mask = torch.arange(words.size(1), device=words.device).unsqueeze(0) < lengths.unsqueeze(1)
+        features = module.encoder(module.embedder(words, chars), lengths)
+        return module.output(module.pooling(features, mask))
+
+    def tokens(self, text: Sentence) -> list[str]:
+        if isinstance(text, str):
+            return tokenize(text, self.tokenizer, self.token_pattern, self.lowercase)
+        return [token.lower() for token in text] if self.lowercase else list(text)
+
+    @torch.inference_mode()
+    def predict(self, inputs: Sequence[Sentence], batch_size: int = 64) -> list[dict]:
+        """Per text ``{"label", "probability", "probabilities"}`` (``probabilities`` maps every
+        label to its probability)."""
+        texts = [self.tokens(text) for text in inputs]
+        if any(not tokens for tokens in texts):
+            raise NlptagError("cannot classify an empty text")
+        labels = self.module.label_names
+        results: list[dict | None] = [None] * len(texts)
+        for batch_indices in length_sorted_batches([len(t) for t in texts], batch_size):
+            batch = collate_classification(
+                [
+                    encode_text(
+                        texts[i], self.words, self.chars, self.max_length, self.max_word_length
+                    )
+                    for i in batch_indices
+                ]
+            )
+            probabilities = self.run(batch.words, batch.chars, batch.lengths).softmax(dim=-1)
+            for i, row in zip(batch_indices, probabilities.tolist()):
+                best = max(range(len(row)), key=row.__getitem__)
+                results[i] = {
+                    "label": labels[best],
+                    "probability": row[best],
+                    "probabilities": dict(zip(labels, row)),
+                }
+        return results
+
+
+class LanguageModelPredictor(Predictor):
+    """Samples text after each prime from a character language model."""
+
+    task = "language_model"
+    module_class = "nlptag.tasks.language_model.CharLanguageModel"
+
+    def predict(
+        self,
+        inputs: Sequence[str],
+        batch_size: int = 64,
+        length: int = 200,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = None,
+    ) -> list[str]:
+        """The ``length`` characters sampled after each prime (the prime not repeated). Primes of
+        the same length are sampled together, ``batch_size`` at a time; ``seed`` makes the result
+        reproducible. Characters outside the vocabulary are read as ``<unk>``, never written."""
+        if any(not prime for prime in inputs):
+            raise NlptagError("every prime needs at least one character")
+        generator = torch.Generator()
+        if seed is not None:
+            generator.manual_seed(seed)
+        else:
+            generator.seed()
+        vocabulary = self.module.vocabulary
+        results: list[str | None] = [None] * len(inputs)
+        for batch_indices in length_sorted_batches([len(p) for p in inputs], batch_size):
+            groups: dict[int, list[int]] = {}
+            for i in batch_indices:
+                groups.setdefault(len(inputs[i]), []).append(i)
+            for group in groups.values():
+                primes = torch.tensor([vocabulary.ids(inputs[i]) for i in group])  # (B, P)
+                produced = self.module.network.generate(
+                    primes, length, temperature, top_k, generator, banned=[vocabulary.id(UNK)]
+                )
+                for i, ids in zip(group, produced.tolist()):
+                    results[i] = "".join(vocabulary.lookup(ids))
+        return results
+
+
+class TranslationPredictor(Predictor):
+    """Translates sentences with the bundle's subword tokenizers and the module's search."""
+
+    task = "translation"
+    module_class = "nlptag.tasks.translation.Translator"
+
+    def __init__(self, bundle: Bundle, module: LightningModule, session: Any = None) -> None:
+        if session is not None:
+            raise NlptagError("translation models run in torch only (no ONNX export)")
+        super().__init__(bundle, module, session)
+        from tokenizers import Tokenizer
+
+        self.source_tokenizer = Tokenizer.from_str(bundle.tokenizers["source_tokenizer"])
+        self.target_tokenizer = Tokenizer.from_str(bundle.tokenizers["target_tokenizer"])
+
+    def _encode(self, inputs: Sequence[Sentence]) -> list[list[int]]:
+        texts = [text if isinstance(text, str) else " ".join(text) for text in inputs]
+        return [encode_source(self.source_tokenizer, text) for text in texts]
+
+    @staticmethod
+    def _batch(encoded: list[list[int]], indices: list[int]):
+        examples = [{"source": encoded[i], "target": [], "index": i} for i in indices]
+        return collate_translation(examples)
+
+    @torch.inference_mode()
+    def predict(
+        self, inputs: Sequence[Sentence], batch_size: int = 64, beam_size: int | None = None
+    ) -> list[str]:
+        """The detokenised translation of each sentence (a raw string, or tokens joined by
+        spaces), by beam search with ``beam_size`` beams (default: the model's; 1 = greedy)."""
+        encoded = self._encode(inputs)
+        results: list[str | None] = [None] * len(encoded)
+        for indices in length_sorted_batches([len(ids) for ids in encoded], batch_size):
+            batch = self._batch(encoded, indices)
+            for i, ids in zip(indices, self.module.translate_ids(batch, beam_size)):
+                results[i] = decode_subwords(self.target_tokenizer, ids)
+        return results
+
+    @torch.inference_mode()
+    def attention(self, sentence: Sentence, beam_size: int | None = None) -> dict:
+        """``{"translation", "source_tokens", "output_tokens", "weights"}`` for one sentence:
+        the subwords on both sides (``</s>`` included) and the attention weights (N, S) of the
+        best hypothesis, one row per output subword."""
+        encoded = self._encode([sentence])
+        ((ids, weights),) = self.module.attention(self._batch(encoded, [0]), beam_size)
+        return {
+            "translation": decode_subwords(self.target_tokenizer, ids),
+            "source_tokens": [self.source_tokenizer.id_to_token(i) for i in encoded[0]],
+            "output_tokens": [self.target_tokenizer.id_to_token(i) for i in ids],
+            "weights": weights,
+        }
+
+
+PREDICTORS: dict[str, type[Predictor]] = {
+    predictor.task: predictor
+    for predictor in (
+        TagPredictor,
+        EntityPredictor,
+        ClassifierPredictor,
+        LanguageModelPredictor,
+        TranslationPredictor,
+    )
+}
+"""Task name -> predictor class; a new task adds its class here."""
+
+
+def predictor_class(bundle: Bundle) -> type[Predictor]:
+    """The predictor for the bundle's task module."""
+    for predictor in PREDICTORS.values():
+        if predictor.module_class == bundle.class_path:
+            if bundle.task not in (None, predictor.task):
+                raise NlptagError(
+                    f"{bundle.source}: task {bundle.task!r} does not match {bundle.class_path}"
+                )
+            return predictor
+    known = ", ".join(p.module_class for p in PREDICTORS.values())
+    raise NlptagError(f"{bundle.source}: no predictor for {bundle.class_path} (supported: {known})")
+
+
+def onnx_session(path: Path, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session for ``path``; ``threads`` intra-op threads (default: torch's)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def load(path: str | Path, backend: Backend = "torch", threads: int | None = None) -> Predictor:
+    """The predictor of a bundle directory (or of a ``.ckpt`` checkpoint, converted in memory).
+
+    Args:
+        path: the bundle directory written by ``nlptag export``, or a checkpoint.
+        backend: ``torch``, or ``onnx`` to run the network with onnxruntime (bundles exported
+            with ``--onnx``; taggers and classifiers). An int8 bundle runs quantized in torch.
+        threads: onnxruntime intra-op threads (default: ``torch.get_num_threads()``).
+    """
+    bundle = open_bundle(path)
+    predictor = predictor_class(bundle)
+    session = None
+    if backend == "onnx":
+        if bundle.onnx is None:
+            raise NlptagError(f"{bundle.source} has no model.onnx; export it with --onnx")
+        session = onnx_session(bundle.onnx, threads)
+    elif backend != "torch":
+        raise NlptagError(f"unknown backend {backend!r}; expected torch or onnx")
+    return predictor(bundle, bundle.build_module(), session)

@@ -1,0 +1,136 @@
+"""``nlptag tag / classify / generate / evaluate`` on bundles, end to end."""
+
+import io
+import json
+
+import pytest
+
+import nlptag
+from nlptag.cli import main
+from nlptag.conlleval import main as conlleval_main
+from nlptag.export import export
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_checkpoints, tmp_path_factory):
+    """task -> (bundle directory, data files)."""
+
+    def make(task: str):
+        files = tiny_checkpoints(task)
+        out = tmp_path_factory.mktemp("bundle") / task
+        if not out.exists():
+            export(files["checkpoint"], out)
+        return out, files
+
+    return make
+
+
+def run(capsys, *args: str) -> str:
+    assert main(list(args)) == 0
+    return capsys.readouterr().out
+
+
+def test_tag_conllu_writes_conllu_with_the_predicted_tags(bundle, capsys, tmp_path):
+    path, files = bundle("tagging")
+    source = files["test"].read_text().splitlines()
+    out = tmp_path / "tagged.conllu"
+    run(capsys, "tag", str(path), str(files["test"]), "-o", str(out), "--batch-size", "3")
+    tagged = out.read_text().splitlines()
+    assert len(tagged) == len(source)
+    sentences, predicted = [], []
+    for before, after in zip(source, tagged):
+        if not before or before.startswith("#"):
+            assert after == before
+            continue
+        old, new = before.split("\t"), after.split("\t")
+        assert old[:3] + old[4:] == new[:3] + new[4:]
+        if old[0] == "1":
+            sentences.append([])
+            predicted.append([])
+        sentences[-1].append(old[1])
+        predicted[-1].append(new[3])
+    assert predicted == [r["tags"] for r in nlptag.load(path).predict(sentences)]
+
+
+def test_tag_conll_columns_appends_the_prediction_for_conlleval(bundle, capsys, tmp_path):
+    path, files = bundle("ner")
+    out = tmp_path / "tagged.txt"
+    run(capsys, "tag", str(path), str(files["test"]), "-o", str(out))
+    lines = out.read_text().splitlines()
+    source = files["test"].read_text().splitlines()
+    assert [line.rsplit(" ", 1)[0] if line else "" for line in lines] == source
+    assert lines[0] == "-DOCSTART- -X- -X- O O"
+    assert conlleval_main([str(out)]) == 0
+    report = capsys.readouterr().out
+    metrics = json.loads(run(capsys, "evaluate", str(path), str(files["test"])))
+    f1 = float(report.splitlines()[1].rsplit("FB1:", 1)[1])
+    assert f1 == pytest.approx(metrics["test/f1"], abs=0.005)
+
+
+def test_tag_raw_text_from_stdin_as_conll_or_jsonl(bundle, capsys, monkeypatch):
+    path, _ = bundle("ner")
+    text = "ann met bob in paris\n\nthe rome\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    conll = run(capsys, "tag", str(path))
+    blocks = conll.strip("\n").split("\n\n")
+    assert [[line.split("\t")[0] for line in b.splitlines()] for b in blocks] == [
+        ["ann", "met", "bob", "in", "paris"],
+        ["the", "rome"],
+    ]
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    rows = [
+        json.loads(line) for line in run(capsys, "tag", str(path), "--format", "jsonl").splitlines()
+    ]
+    expected = nlptag.load(path).predict(["ann met bob in paris", "the rome"])
+    assert rows == json.loads(json.dumps(expected))
+    assert [line.split("\t")[1] for line in blocks[0].splitlines()] == rows[0]["tags"]
+    assert all(
+        {"type", "start", "end", "text", "confidence"} == set(e) for e in rows[0]["entities"]
+    )
+
+
+def test_classify_writes_label_probability_text(bundle, capsys, tmp_path):
+    path, _ = bundle("classification")
+    texts = ["w1 great w2", "w3 w4", "great"]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n\n")
+    lines = run(capsys, "classify", str(path), str(tmp_path / "in.txt")).splitlines()
+    expected = nlptag.load(path).predict(texts)
+    assert [line.split("\t") for line in lines] == [
+        [r["label"], f"{r['probability']:.6f}", text] for r, text in zip(expected, texts)
+    ]
+
+
+def test_generate_from_a_bundle_is_reproducible(bundle, capsys):
+    path, _ = bundle("language_model")
+    first = run(capsys, "generate", str(path), "--prime", "All", "--length", "25", "--seed", "4")
+    again = run(capsys, "generate", str(path), "--prime", "All", "--length", "25", "--seed", "4")
+    assert first == again and first.startswith("All") and len(first) == 3 + 25 + 1
+
+
+@pytest.mark.parametrize(
+    ("task", "config"),
+    [
+        ("tagging", "configs/demo.yaml"),
+        ("classification", "configs/sentiment/sst2.yaml"),
+    ],
+)
+def test_evaluate_equals_nlptag_test(bundle, capsys, tmp_path, task, config):
+    path, files = bundle(task)
+    evaluated = json.loads(run(capsys, "evaluate", str(path), str(files["test"])))
+    checkpoint = files["checkpoint"]
+    test_args = ["test", "--config", config, "--trainer.default_root_dir", str(tmp_path)]
+    test_args += ["--data.init_args.test_file", str(files["test"]), "--ckpt_path", str(checkpoint)]
+    if task == "classification":
+        test_args += [
+            "--data.init_args.dataset=null",
+            f"--data.init_args.train_file={files['train']}",
+        ]
+    run(capsys, *test_args)
+    tested = json.loads((tmp_path / "metrics.json").read_text())
+    assert evaluated == tested and "test/acc" in evaluated
+
+
+def test_a_bundle_of_another_task_is_refused(bundle, capsys):
+    path, _ = bundle("classification")
+    assert main(["tag", str(path), "--text", "a b"]) == 2
+    assert "not a tagger" in capsys.readouterr().err
