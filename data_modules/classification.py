@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Literal
 
 import datasets
-import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from data_modules.batching import BucketBatchSampler
+from data_modules.base import WordDataModule
 from data_modules.registry import cache_dir, get_spec, resolve_file, sha256_of
 from nlptag.encoding import (
     ClassificationBatch,
@@ -94,7 +93,7 @@ def _label_order(label: str) -> tuple[int, int | str]:
     return (0, int(label)) if label.lstrip("-").isdigit() else (1, label)
 
 
-class ClassificationDataModule(pl.LightningDataModule):
+class ClassificationDataModule(WordDataModule):
     """Labelled texts from a registered dataset (``sst2``) or explicit TSV, CSV or JSONL files.
 
     TSV and CSV files start with a header naming the columns; JSON lines files hold one object
@@ -281,16 +280,6 @@ class ClassificationDataModule(pl.LightningDataModule):
         self.labels = Vocabulary(sorted(set(train["label"]), key=_label_order), unk=None)
 
     @property
-    def num_words(self) -> int:
-        self.build_vocabularies()
-        return len(self.words)
-
-    @property
-    def num_chars(self) -> int:
-        self.build_vocabularies()
-        return len(self.chars)
-
-    @property
     def label_names(self) -> list[str]:
         self.build_vocabularies()
         return list(self.labels.entries)
@@ -347,37 +336,7 @@ class ClassificationDataModule(pl.LightningDataModule):
             ]
         return self._encoded[split]
 
-    def setup(self, stage: str) -> None:
-        self.build_vocabularies()
-        needed = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}
-        for split in needed.get(stage, ()):
-            self.encoded_split(split)
-
-    def _loader(self, examples: list[dict], shuffle: bool) -> DataLoader:
-        trainer = self.trainer
-        sampler = BucketBatchSampler(
-            [len(example["word_ids"]) for example in examples],
-            self.hparams.batch_size,
-            shuffle=shuffle,
-            seed=self.hparams.seed,
-            num_replicas=trainer.world_size if trainer else 1,
-            rank=trainer.global_rank if trainer else 0,
-        )
-        return DataLoader(
-            examples,
-            batch_sampler=sampler,
-            collate_fn=collate_classification,
-            num_workers=self.hparams.num_workers,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.encoded_split("train"), shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.encoded_split("validation"), shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.encoded_split("test"), shuffle=False)
+    collate = staticmethod(collate_classification)
 
     def predict_examples(self) -> datasets.Dataset:
         """The texts ``nlptag predict`` labels: ``predict_file``, else the test split."""
@@ -394,4 +353,4 @@ class ClassificationDataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         data = self.predict_examples()
         examples = [self.encode(tokens, i) for i, tokens in enumerate(data["tokens"])]
-        return self._loader(examples, shuffle=False)
+        return self.loader(examples, shuffle=False)

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import pytorch_lightning as pl
 from pytorch_lightning.utilities import rank_zero_info
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from torch.utils.data import DataLoader
 
-from data_modules.batching import BucketBatchSampler
+from data_modules.base import EncodedSplitsDataModule
 from data_modules.registry import get_spec, resolve_file
 from nlptag.encoding import (  # TranslationBatch: re-exported for the data module's users
     TranslationBatch,  # noqa: F401
@@ -116,7 +115,7 @@ class ParallelSplit:
     targets: list[str]
 
 
-class ParallelTextDataModule(pl.LightningDataModule):
+class ParallelTextDataModule(EncodedSplitsDataModule):
     """Sentence pairs for translation from a registered dataset (``multi30k``) or explicit files.
 
     Each split is two aligned UTF-8 files, one sentence per line, raw (not tokenised), optionally
@@ -455,42 +454,20 @@ class ParallelTextDataModule(pl.LightningDataModule):
             self._encoded[split] = examples
         return self._encoded[split]
 
-    def setup(self, stage: str) -> None:
+    collate = staticmethod(collate_translation)
+
+    @staticmethod
+    def example_length(example: dict) -> int:
+        return len(example["source"])
+
+    def build_vocabularies(self) -> None:
         self.build_tokenizers()
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
         trainer = self.trainer
         if stage == "fit" and trainer is not None and trainer.is_global_zero:
             self._saved_to = self.save_tokenizers(Path(trainer.default_root_dir) / "tokenizers")
-        needed = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}
-        for split in needed.get(stage, ()):
-            self.encoded_split(split)
-
-    def _loader(self, examples: list[dict], batch_size: int, shuffle: bool) -> DataLoader:
-        trainer = self.trainer
-        sampler = BucketBatchSampler(
-            [len(example["source"]) for example in examples],
-            batch_size,
-            shuffle=shuffle,
-            seed=self.hparams.seed,
-            num_replicas=trainer.world_size if trainer else 1,
-            rank=trainer.global_rank if trainer else 0,
-        )
-        return DataLoader(
-            examples,
-            batch_sampler=sampler,
-            collate_fn=collate_translation,
-            num_workers=self.hparams.num_workers,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.encoded_split("train"), self.hparams.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        examples = self.encoded_split("validation")
-        return self._loader(examples, self.hparams.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        examples = self.encoded_split("test")
-        return self._loader(examples, self.hparams.eval_batch_size, shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
         encodings = self.source_tokenizer.encode_batch(
@@ -500,4 +477,4 @@ class ParallelTextDataModule(pl.LightningDataModule):
             {"source": encoding.ids + [EOS_ID], "target": [], "index": i}
             for i, encoding in enumerate(encodings)
         ]
-        return self._loader(examples, self.hparams.eval_batch_size, shuffle=False)
+        return self.loader(examples, shuffle=False)

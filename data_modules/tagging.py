@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import datasets
-import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from data_modules.batching import BucketBatchSampler, collate_tagging
+from data_modules.base import WordDataModule
+from data_modules.batching import collate_tagging
 from data_modules.conllu import TagColumn, read_conllu
 from data_modules.registry import cache_dir, get_spec, resolve_file, sha256_of
 from nlptag.encoding import encode_sentence, normalize_word
@@ -20,7 +20,7 @@ SPLITS = ("train", "validation", "test")
 __all__ = ["SPLITS", "TaggingDataModule", "encode_sentence", "normalize_word"]
 
 
-class TaggingDataModule(pl.LightningDataModule):
+class TaggingDataModule(WordDataModule):
     """Tagged sentences from a registered dataset, explicit files, or a HF hub dataset.
 
     Args:
@@ -182,16 +182,6 @@ class TaggingDataModule(pl.LightningDataModule):
         )
 
     @property
-    def num_words(self) -> int:
-        self.build_vocabularies()
-        return len(self.words)
-
-    @property
-    def num_chars(self) -> int:
-        self.build_vocabularies()
-        return len(self.chars)
-
-    @property
     def tag_names(self) -> list[str]:
         self.build_vocabularies()
         return list(self.tags.entries)
@@ -236,37 +226,7 @@ class TaggingDataModule(pl.LightningDataModule):
             self._encoded[split] = encoded
         return self._encoded[split]
 
-    def setup(self, stage: str) -> None:
-        self.build_vocabularies()
-        needed = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}
-        for split in needed.get(stage, ()):
-            self.encoded_split(split)
-
-    def _loader(self, examples: list[dict], shuffle: bool) -> DataLoader:
-        trainer = self.trainer
-        sampler = BucketBatchSampler(
-            [len(example["word_ids"]) for example in examples],
-            self.hparams.batch_size,
-            shuffle=shuffle,
-            seed=self.hparams.seed,
-            num_replicas=trainer.world_size if trainer else 1,
-            rank=trainer.global_rank if trainer else 0,
-        )
-        return DataLoader(
-            examples,
-            batch_sampler=sampler,
-            collate_fn=collate_tagging,
-            num_workers=self.hparams.num_workers,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.encoded_split("train"), shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.encoded_split("validation"), shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.encoded_split("test"), shuffle=False)
+    collate = staticmethod(collate_tagging)
 
     def predict_examples(self) -> datasets.Dataset:
         if self.hparams.predict_file is not None:
@@ -276,4 +236,4 @@ class TaggingDataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         data = self.predict_examples()
         examples = [self.encode(tokens) for tokens in data["tokens"]]
-        return self._loader(examples, shuffle=False)
+        return self.loader(examples, shuffle=False)

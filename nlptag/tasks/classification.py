@@ -20,6 +20,7 @@ from nlptag.errors import NlptagError
 from nlptag.models.embeddings import WordEmbedder
 from nlptag.models.encoders import RecurrentEncoder
 from nlptag.models.pooling import MaxPooling
+from nlptag.tasks.optimization import optimizer_config
 
 EmbedderFactory = Callable[[int, int], WordEmbedder]
 """(num_words, num_chars) -> word representation module."""
@@ -156,11 +157,4 @@ class SequenceClassifier(pl.LightningModule):
         ]
 
     def configure_optimizers(self):
-        optimizer = self.optimizer(self.parameters())
-        if self.lr_scheduler is None:
-            return optimizer
-        scheduler = self.lr_scheduler(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch"},
-        }
+        return optimizer_config(self.parameters(), self.optimizer, self.lr_scheduler)

@@ -24,6 +24,7 @@ from torchmetrics.aggregation import MeanMetric
 
 from nlptag.encoding import LMBatch
 from nlptag.models.language_model import CharRNN, State, detach_state
+from nlptag.tasks.optimization import optimizer_config
 from nlptag.vocabulary import UNK, Vocabulary
 
 NetworkFactory = Callable[[int], CharRNN]
@@ -125,18 +126,9 @@ class CharLanguageModel(pl.LightningModule):
         self._log_epoch("test", self.test_loss)
 
     def configure_optimizers(self):
-        optimizer = self.optimizer(self.parameters())
-        if self.lr_scheduler is None:
-            return optimizer
-        scheduler = self.lr_scheduler(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {
-                "scheduler": scheduler,
-                "monitor": "val/loss",
-                "interval": self.lr_scheduler_interval,
-            },
-        }
+        return optimizer_config(
+            self.parameters(), self.optimizer, self.lr_scheduler, self.lr_scheduler_interval
+        )
 
     def generate(
         self,

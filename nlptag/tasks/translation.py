@@ -24,6 +24,7 @@ from nlptag.models.seq2seq import (
     RecurrentDecoder,
     Seq2Seq,
 )
+from nlptag.tasks.optimization import optimizer_config
 
 SPLIT_OF_STAGE = {"val": "validation", "test": "test"}
 
@@ -201,11 +202,4 @@ class Translator(pl.LightningModule):
         return [decode(ids) for ids in self.translate_ids(batch)]
 
     def configure_optimizers(self):
-        optimizer = self.optimizer(self.parameters())
-        if self.lr_scheduler is None:
-            return optimizer
-        scheduler = self.lr_scheduler(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch"},
-        }
+        return optimizer_config(self.parameters(), self.optimizer, self.lr_scheduler)
