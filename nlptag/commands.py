@@ -271,9 +271,11 @@ def evaluate(bundle_path: str | Path, file: str | Path) -> dict[str, float]:
     from nlptag.inference import check_class_paths
 
     bundle = open_bundle(bundle_path)
-    if not Path(file).is_file():
-        raise NlptagError(f"{file} does not exist or is not a file")
     data = dict(bundle.data)
+    # translation reads FILE.<source> and FILE.<target> (FILE is a prefix); its data module
+    # names the files it cannot find
+    if "source_language" not in data and not Path(file).is_file():
+        raise NlptagError(f"{file} does not exist or is not a file")
     check_class_paths(data, bundle.source)
     if "bptt_steps" in data:  # a language model reads one text: it stands in for every split
         data.update(dataset=None, train_file=str(file), validation_file=str(file))

@@ -102,7 +102,7 @@ def trained(toy_translation) -> tuple[list[str], Path]:
     return common, run / "checkpoints" / "best.ckpt"
 
 
-def test_translation_fit_test_predict(toy_translation, trained):
+def test_translation_fit_test_predict(toy_translation, trained, capsys):
     common, best = trained
     run = best.parent.parent
     checkpoint = torch.load(best, weights_only=True)  # plain types only
@@ -142,6 +142,9 @@ def test_translation_fit_test_predict(toy_translation, trained):
     output = run / "translations.txt"
     assert main(["translate", str(bundle), str(data / "dev.de"), "-o", str(output)]) == 0
     assert output.read_text().splitlines() == hypotheses
+    capsys.readouterr()
+    assert main(["evaluate", str(bundle), str(data / "dev")]) == 0
+    assert json.loads(capsys.readouterr().out) == pytest.approx(metrics)
 
 
 def test_attention_heatmap_from_the_command_line(trained, tmp_path, capsys):

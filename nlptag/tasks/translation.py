@@ -7,6 +7,8 @@ Shapes: ``B`` batch, ``S`` source length, ``T`` target length (with ``<s>`` and 
 
 from __future__ import annotations
 
+import sys
+
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
@@ -194,7 +196,10 @@ class Translator(pl.LightningModule):
         for metric in ("test", "test_greedy"):
             self.bleu[metric].reset()
         if self.trainer.is_global_zero:
-            print(f"BLEU signature: {bleu_signature()} (test/bleu: beam {self.beam_size})")
+            print(
+                f"BLEU signature: {bleu_signature()} (test/bleu: beam {self.beam_size})",
+                file=sys.stderr,
+            )
 
     def predict_step(self, batch: TranslationBatch, batch_idx: int) -> list[str]:
         """The best translation of each source sentence, detokenised."""
