@@ -78,7 +78,8 @@ class WordEmbedder(nn.Module):
 
     words (B, T) long, chars (B, T, L) long -> (B, T, E) with E = word_dim + char features size.
     Word dropout replaces a word id by the unknown id with probability ``word_dropout`` in training,
-    so the model learns to lean on character features for rare words.
+    so the model learns to lean on character features for rare words. Character features are
+    computed once per distinct spelling in the batch (except while exporting to ONNX).
     """
 
     def __init__(
@@ -105,6 +106,11 @@ class WordEmbedder(nn.Module):
         features = [self.word_embedding(words)]
         if self.char_features is not None:
             batch, time, length = chars.shape
-            char_features = self.char_features(chars.reshape(batch * time, length))
+            spellings = chars.reshape(batch * time, length)
+            if torch.onnx.is_in_onnx_export():
+                char_features = self.char_features(spellings)
+            else:  # words repeat within a batch: each distinct spelling is computed once
+                unique, inverse = torch.unique(spellings, dim=0, return_inverse=True)
+                char_features = self.char_features(unique).index_select(0, inverse)
             features.append(char_features.reshape(batch, time, -1))
         return self.dropout(torch.cat(features, dim=-1))

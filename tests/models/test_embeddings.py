@@ -35,3 +35,25 @@ def test_word_dropout_only_in_training_and_never_on_padding():
     assert not out[0, 2].any()
     embedder.eval()
     assert torch.equal(embedder(words, chars)[0, 0], weight[5])
+
+
+@pytest.mark.parametrize("features", [CharCNN, CharBiLSTM])
+def test_char_features_computed_once_per_spelling_equal_per_word(features):
+    """Repeated words share one computation; outputs and gradients are those of the plain
+    per-word computation."""
+    torch.manual_seed(0)
+    embedder = WordEmbedder(10, 12, word_dim=4, char_features=features, dropout=0.0)
+    embedder.eval()
+    chars = torch.tensor(
+        [[[3, 4, 0], [5, 6, 7], [3, 4, 0]], [[5, 6, 7], [3, 4, 0], [0, 0, 0]]]
+    )  # (B=2, T=3, L=3): "ab" three times, "cde" twice, one padding word
+    words = torch.tensor([[2, 3, 2], [3, 2, 0]])
+    deduplicated = embedder(words, chars)
+    per_word = embedder.char_features(chars.reshape(6, 3)).reshape(2, 3, -1)
+    torch.testing.assert_close(deduplicated[..., 4:], per_word)
+    deduplicated.sum().backward()
+    grads = [p.grad.clone() for p in embedder.char_features.parameters()]
+    embedder.zero_grad()
+    (embedder.word_embedding(words).sum() + per_word.sum()).backward()
+    for grad, parameter in zip(grads, embedder.char_features.parameters()):
+        torch.testing.assert_close(grad, parameter.grad)
