@@ -7,7 +7,6 @@ from its upstream URL into the cache, after checking its SHA-256 sum.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import urllib.error
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import nlptag
 from nlptag.errors import NlptagError
+from nlptag.hashing import sha256_of
 
 
 @dataclass(frozen=True)
@@ -218,14 +218,6 @@ def get_spec(name: str) -> DatasetSpec:
 
 def cache_dir() -> Path:
     return Path(os.environ.get("NLPTAG_CACHE_DIR", Path.home() / ".cache" / "nlptag"))
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_file(dataset: str, file_name: str) -> Path:

@@ -18,7 +18,6 @@ everything that takes a bundle also takes a ``.ckpt`` file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from torch import nn
 
 import nlptag
 from nlptag.errors import NlptagError
+from nlptag.hashing import sha256_of
 from nlptag.inference import build_module, check_class_paths, load_checkpoint
 
 FORMAT = "nlptag-bundle"
@@ -132,14 +132,6 @@ def bundle_from_checkpoint(path: str | Path) -> Bundle:
     return Bundle(model, data, weights, vocabularies, tokenizers, other, source=str(path))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_bundle(bundle: Bundle, out_dir: str | Path, task: str, onnx_model: Path | None = None):
     """Write ``bundle`` as the directory ``out_dir`` (created; existing bundle files are
     replaced). ``onnx_model`` is an ONNX file to copy in as ``model.onnx``."""
@@ -178,7 +170,7 @@ def write_bundle(bundle: Bundle, out_dir: str | Path, task: str, onnx_model: Pat
         "tokenizers": {key: f"{key}.json" for key in bundle.tokenizers},
         "quantization": bundle.quantization,
         "onnx": ONNX if onnx_model is not None else None,
-        "files": {name: _sha256(out / name) for name in files},
+        "files": {name: sha256_of(out / name) for name in files},
     }
     (out / CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 
@@ -209,7 +201,7 @@ def read_bundle(directory: str | Path) -> Bundle:
         path = directory / name
         if not path.is_file():
             raise NlptagError(f"{path} is missing from the bundle")
-        if _sha256(path) != digest:
+        if sha256_of(path) != digest:
             raise NlptagError(f"{path} is corrupt: its SHA-256 sum differs from {CONFIG}'s")
     for key in ("model", "data"):
         check_class_paths(config.get(key), str(config_path))
