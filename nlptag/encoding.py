@@ -10,7 +10,6 @@ import re
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import torch
-from torch.nn.utils.rnn import pad_sequence
 
 from nlptag.errors import NlptagError
 from nlptag.models.embeddings import PAD_INDEX
@@ -95,21 +94,35 @@ class TaggingBatch(NamedTuple):
     lengths: torch.Tensor
 
 
+def pad_words(
+    examples: list[dict],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """words (B, T), chars (B, T, L), mask (B, T), lengths (B,) from examples' ``word_ids`` and
+    ``char_ids``, padded with 0. Padded as nested lists: one tensor per batch, not per word."""
+    lengths = [len(example["word_ids"]) for example in examples]
+    time = max(lengths)
+    longest_word = max((len(w) for example in examples for w in example["char_ids"]), default=0)
+    padding_word = [PAD_INDEX] * longest_word
+    words = [
+        example["word_ids"] + [PAD_INDEX] * (time - len(example["word_ids"]))
+        for example in examples
+    ]
+    chars = [
+        [word + [PAD_INDEX] * (longest_word - len(word)) for word in example["char_ids"]]
+        + [padding_word] * (time - len(example["char_ids"]))
+        for example in examples
+    ]
+    lengths = torch.tensor(lengths)
+    mask = torch.arange(time).unsqueeze(0) < lengths.unsqueeze(1)
+    chars = torch.tensor(chars, dtype=torch.long).view(len(examples), time, longest_word)
+    return torch.tensor(words), chars, mask, lengths
+
+
 def collate_tagging(examples: list[dict[str, list]]) -> TaggingBatch:
     """Pad encoded examples (``word_ids``, ``char_ids``, ``tag_ids``) into a ``TaggingBatch``."""
-    lengths = torch.tensor([len(example["word_ids"]) for example in examples])
-    batch, time = len(examples), int(lengths.max())
-    words = torch.full((batch, time), PAD_INDEX, dtype=torch.long)
-    tags = torch.zeros((batch, time), dtype=torch.long)
-    for i, example in enumerate(examples):
-        words[i, : lengths[i]] = torch.tensor(example["word_ids"])
-        tags[i, : lengths[i]] = torch.tensor(example["tag_ids"])
-    mask = torch.arange(time).unsqueeze(0) < lengths.unsqueeze(1)
-    word_chars = [torch.tensor(chars) for example in examples for chars in example["char_ids"]]
-    flat_chars = pad_sequence(word_chars, batch_first=True, padding_value=PAD_INDEX)
-    chars = flat_chars.new_full((batch, time, flat_chars.size(1)), PAD_INDEX)
-    chars[mask] = flat_chars  # mask is row-major, matching the order of word_chars
-    return TaggingBatch(words, chars, tags, mask, lengths)
+    words, chars, mask, lengths = pad_words(examples)
+    tags = [e["tag_ids"] + [0] * (words.size(1) - len(e["tag_ids"])) for e in examples]
+    return TaggingBatch(words, chars, torch.tensor(tags), mask, lengths)
 
 
 class ClassificationBatch(NamedTuple):
@@ -130,24 +143,11 @@ class ClassificationBatch(NamedTuple):
 
 def collate_classification(examples: list[dict]) -> ClassificationBatch:
     """Pad encoded examples (``word_ids``, ``char_ids``, ``label_id``, ``index``) into a batch."""
-    lengths = [len(example["word_ids"]) for example in examples]
-    time = max(lengths)
-    longest_word = max(len(chars) for example in examples for chars in example["char_ids"])
-    padding_word = [PAD_INDEX] * longest_word
-    words = [
-        example["word_ids"] + [PAD_INDEX] * (time - len(example["word_ids"]))
-        for example in examples
-    ]
-    chars = [
-        [word + [PAD_INDEX] * (longest_word - len(word)) for word in example["char_ids"]]
-        + [padding_word] * (time - len(example["char_ids"]))
-        for example in examples
-    ]  # padded as nested lists: one tensor per batch is much faster than one per word
-    lengths = torch.tensor(lengths)
+    words, chars, mask, lengths = pad_words(examples)
     return ClassificationBatch(
-        words=torch.tensor(words),
-        chars=torch.tensor(chars),
-        mask=torch.arange(time).unsqueeze(0) < lengths.unsqueeze(1),
+        words=words,
+        chars=chars,
+        mask=mask,
         lengths=lengths,
         labels=torch.tensor([example["label_id"] for example in examples]),
         index=torch.tensor([example["index"] for example in examples]),
