@@ -4,14 +4,33 @@ length-bucketed, DDP-aware batches."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import datasets
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from data_modules.batching import BucketBatchSampler
+from data_modules.registry import cache_dir, get_spec, resolve_file
+from nlptag.errors import NlptagError
+from nlptag.hashing import sha256_of
 
 STAGE_SPLITS = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}
 """The splits each Lightning stage reads."""
+
+
+def cached_parse(
+    path: Path, reader: str, parse: Callable[[], datasets.Dataset]
+) -> datasets.Dataset:
+    """``parse()`` of the file ``path``, saved under the cache and loaded from there next time.
+    The key is ``reader`` (who read it, with which options) plus the file's SHA-256, so an edited
+    file or other reading options parse again."""
+    cached = cache_dir() / "parsed" / f"{reader}-{sha256_of(path)[:24]}"
+    if (cached / "dataset_info.json").is_file():
+        return datasets.load_from_disk(str(cached))
+    parsed = parse()
+    parsed.save_to_disk(str(cached))
+    return parsed
 
 
 class EncodedSplitsDataModule(pl.LightningDataModule):
@@ -79,6 +98,19 @@ class WordDataModule(EncodedSplitsDataModule):
     @staticmethod
     def example_length(example: dict) -> int:
         return len(example["word_ids"])
+
+    def split_file(self, split: str) -> Path | None:
+        """The file of a split: ``<split>_file`` if given, else the registered dataset's."""
+        explicit = getattr(self.hparams, f"{split}_file")
+        if explicit is not None:
+            path = Path(explicit)
+            if not path.is_file():
+                raise NlptagError(f"data.{split}_file: {path} does not exist or is not a file")
+            return path
+        if self.hparams.dataset is None:
+            return None
+        files = get_spec(self.hparams.dataset).splits.get(split)
+        return resolve_file(self.hparams.dataset, files[0]) if files else None
 
     @property
     def num_words(self) -> int:

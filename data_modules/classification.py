@@ -16,8 +16,8 @@ from typing import Literal
 import datasets
 from torch.utils.data import DataLoader
 
-from data_modules.base import WordDataModule
-from data_modules.registry import cache_dir, get_spec, resolve_file, sha256_of
+from data_modules.base import WordDataModule, cached_parse
+from data_modules.registry import get_spec
 from nlptag.encoding import (
     ClassificationBatch,
     Tokenizer,
@@ -211,18 +211,6 @@ class ClassificationDataModule(WordDataModule):
         header = next(csv.reader([first], delimiter=delimiter))
         return self.hparams.label_column in header
 
-    def split_file(self, split: str) -> Path | None:
-        explicit = getattr(self.hparams, f"{split}_file")
-        if explicit is not None:
-            path = Path(explicit)
-            if not path.is_file():
-                raise NlptagError(f"data.{split}_file: {path} does not exist or is not a file")
-            return path
-        if self.hparams.dataset is None:
-            return None
-        files = get_spec(self.hparams.dataset).splits.get(split)
-        return resolve_file(self.hparams.dataset, files[0]) if files else None
-
     def load_split(self, split: str) -> datasets.Dataset | None:
         """The split as a ``datasets.Dataset``, parsed once and cached by file content."""
         if split not in self._splits:
@@ -243,10 +231,9 @@ class ClassificationDataModule(WordDataModule):
             hp.lowercase,
         ]
         settings = hashlib.sha256(json.dumps(reading).encode()).hexdigest()[:12]
-        key = f"{type(self).__name__}-{settings}-{sha256_of(path)[:24]}"
-        cached = cache_dir() / "parsed" / key
-        if (cached / "dataset_info.json").is_file():
-            return datasets.load_from_disk(str(cached))
+        return cached_parse(path, f"{type(self).__name__}-{settings}", lambda: self._parse(path))
+
+    def _parse(self, path: Path) -> datasets.Dataset:
         examples = list(self.read_file(path))
         if not examples:
             raise DataFormatError(path, 1, "no examples found, only a header")
@@ -257,9 +244,7 @@ class ClassificationDataModule(WordDataModule):
                 "line": datasets.Value("int64"),
             }
         )
-        parsed = datasets.Dataset.from_list(examples, features=features)
-        parsed.save_to_disk(str(cached))
-        return parsed
+        return datasets.Dataset.from_list(examples, features=features)
 
     # --- vocabularies (built from the training split only) ------------------------------------
     def build_vocabularies(self) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import datasets
 from torch.utils.data import DataLoader
 
-from data_modules.base import WordDataModule
+from data_modules.base import WordDataModule, cached_parse
 from data_modules.batching import collate_tagging
 from data_modules.conllu import TagColumn, read_conllu
-from data_modules.registry import cache_dir, get_spec, resolve_file, sha256_of
+from data_modules.registry import get_spec
 from nlptag.encoding import encode_sentence, normalize_word
 from nlptag.errors import DataFormatError, NlptagError
 from nlptag.vocabulary import Vocabulary
@@ -84,18 +84,6 @@ class TaggingDataModule(WordDataModule):
         """The reading options that change what ``read_file`` returns (part of the cache key)."""
         return self.hparams.tag_column
 
-    def split_file(self, split: str) -> Path | None:
-        explicit = getattr(self.hparams, f"{split}_file")
-        if explicit is not None:
-            path = Path(explicit)
-            if not path.is_file():
-                raise NlptagError(f"data.{split}_file: {path} does not exist or is not a file")
-            return path
-        if self.hparams.dataset is None:
-            return None
-        files = get_spec(self.hparams.dataset).splits.get(split)
-        return resolve_file(self.hparams.dataset, files[0]) if files else None
-
     def load_split(self, split: str) -> datasets.Dataset | None:
         """The split as a ``datasets.Dataset``, parsed once and cached by file content."""
         if split in self._splits:
@@ -121,10 +109,11 @@ class TaggingDataModule(WordDataModule):
     def _load_file(self, path: Path) -> datasets.Dataset:
         if path.stat().st_size == 0:
             raise DataFormatError(path, None, "the file is empty")
-        key = f"{type(self).__name__}-{self.cache_key()}-{sha256_of(path)[:24]}"
-        cached = cache_dir() / "parsed" / key
-        if (cached / "dataset_info.json").is_file():
-            return datasets.load_from_disk(str(cached))
+        return cached_parse(
+            path, f"{type(self).__name__}-{self.cache_key()}", lambda: self._parse(path)
+        )
+
+    def _parse(self, path: Path) -> datasets.Dataset:
         examples = []
         for number, example in enumerate(self.read_file(path), start=1):
             try:
@@ -135,9 +124,7 @@ class TaggingDataModule(WordDataModule):
                 raise DataFormatError(path, None, f"sentence {number}: {error}") from None
         if not examples:
             raise DataFormatError(path, None, "no sentences found")
-        parsed = datasets.Dataset.from_list(examples)
-        parsed.save_to_disk(str(cached))
-        return parsed
+        return datasets.Dataset.from_list(examples)
 
     def _load_hub_split(self, split: str) -> datasets.Dataset | None:
         hub = datasets.load_dataset(self.hparams.hub_dataset, self.hparams.hub_config)
