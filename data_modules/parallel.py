@@ -19,8 +19,7 @@ from torch.utils.data import DataLoader
 
 from data_modules.base import EncodedSplitsDataModule
 from data_modules.registry import get_spec, resolve_file
-from nlptag.encoding import (  # TranslationBatch: re-exported for the data module's users
-    TranslationBatch,  # noqa: F401
+from nlptag.encoding import (
     collate_translation,
     decode_subwords,
     encode_source,

@@ -80,12 +80,3 @@ def module_from_checkpoint(
 ) -> LightningModule:
     """Rebuild the task module from the checkpoint's hyperparameters and load its weights."""
     return build_module(checkpoint.get("hyper_parameters") or {}, checkpoint["state_dict"], where)
-
-
-def datamodule_state(checkpoint: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The data module's hyperparameters and saved state (its vocabularies)."""
-    hparams = dict(checkpoint.get("datamodule_hyper_parameters") or {})
-    class_name = str(hparams.get("_class_path", "")).rsplit(".", 1)[-1]
-    if class_name not in checkpoint:
-        raise NlptagError("checkpoint holds no data module state (vocabularies)")
-    return hparams, checkpoint[class_name]
