@@ -9,7 +9,7 @@ from datetime import date
 
 import torch
 
-from nlptag.cli import NlptagCLI
+from nlptag.cli.lightning import NlptagCLI
 
 
 def from_config(config: str, *overrides: str):

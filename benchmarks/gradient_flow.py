@@ -2,7 +2,7 @@
 
 Trains a small character language model with each cell briefly on Tiny Shakespeare, once without
 and once with gradient-norm clipping, and measures ``||dL/dh_t||`` over a chunk of ``bptt_steps``
-steps with :class:`nlptag.gradient_flow.GradientFlow` (L: the loss of the chunk's last
+steps with :class:`nlptag.callbacks.gradient_flow.GradientFlow` (L: the loss of the chunk's last
 character). Saves one figure, the norm against the distance from the loss on a log scale:
 
     OMP_NUM_THREADS=1 NLPTAG_DATA_DIR=../shared/data python benchmarks/gradient_flow.py
@@ -26,7 +26,7 @@ import pytorch_lightning as pl
 import torch
 
 from data_modules.text import CharLMDataModule
-from nlptag.gradient_flow import GradientFlow
+from nlptag.callbacks.gradient_flow import GradientFlow
 from nlptag.models.language_model import CharRNN
 from nlptag.tasks.language_model import CharLanguageModel
 

@@ -30,7 +30,7 @@ def measure(mode: str, bundles: Path, test_file: Path, threads: int) -> dict:
     import torch
 
     import nlptag
-    from data_modules.conllu import read_conllu
+    from nlptag.text.readers import read_conllu
 
     torch.set_num_threads(threads)
     sentences = [example["tokens"] for example in read_conllu(test_file)]
@@ -69,7 +69,7 @@ def main() -> None:
         print(json.dumps(measure(args.mode, bundles, test_file, args.threads)))
         return
 
-    from nlptag.export import export
+    from nlptag.inference.export import export
 
     export(args.checkpoint, bundles / "float", onnx=True)
     export(args.checkpoint, bundles / "int8", quantize="int8")

@@ -1,5 +1,5 @@
 """Length-bucketing batch sampler (DDP-aware); the padded tagging batch lives in
-:mod:`nlptag.encoding` (re-exported here)."""
+:mod:`nlptag.text.encoding` (re-exported here)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 
 from torch.utils.data import Sampler
 
-from nlptag.encoding import TaggingBatch, collate_tagging
+from nlptag.text.encoding import TaggingBatch, collate_tagging
 
 __all__ = ["BucketBatchSampler", "TaggingBatch", "collate_tagging"]
 

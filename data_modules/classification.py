@@ -11,81 +11,24 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
 
 import datasets
 from torch.utils.data import DataLoader
 
 from data_modules.base import WordDataModule, cached_parse
 from data_modules.registry import get_spec
-from nlptag.encoding import (
-    ClassificationBatch,
-    Tokenizer,
-    collate_classification,
-    encode_text,
-    tokenize,
-)
 from nlptag.errors import DataFormatError, NlptagError
-from nlptag.vocabulary import Vocabulary
+from nlptag.text.encoding import collate_classification, encode_text
+from nlptag.text.readers import FileFormat, read_rows
+from nlptag.text.tokenize import Tokenizer, tokenize
+from nlptag.text.vocabulary import Vocabulary
 
-FileFormat = Literal["tsv", "csv", "jsonl"]
-__all__ = [
-    "ClassificationBatch",
-    "ClassificationDataModule",
-    "Tokenizer",
-    "collate_classification",
-    "read_rows",
-    "tokenize",
-]
 _EXTENSIONS: dict[str, FileFormat] = {
     ".tsv": "tsv",
     ".csv": "csv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
 }
-
-
-def read_rows(
-    path: Path, file_format: FileFormat, columns: tuple[str, ...]
-) -> Iterator[tuple[int, dict[str, object]]]:
-    """(line number, row) for each record of a TSV/CSV file (first line is the header) or a JSON
-    lines file. Every name in ``columns`` must be present in each row."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        if file_format == "jsonl":
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise DataFormatError(path, number, f"invalid JSON ({error.msg})") from None
-                if not isinstance(row, dict):
-                    raise DataFormatError(path, number, "expected a JSON object")
-                missing = [column for column in columns if column not in row]
-                if missing:
-                    raise DataFormatError(path, number, f"no field {missing[0]!r}")
-                yield number, row
-            return
-        if file_format == "tsv":
-            reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        else:
-            reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise DataFormatError(path, 1, "the file is empty")
-        missing = [column for column in columns if column not in header]
-        if missing:
-            raise DataFormatError(
-                path, 1, f"no column {missing[0]!r} in the header (columns: {', '.join(header)})"
-            )
-        for record in reader:
-            if not record or record == [""]:
-                continue
-            if len(record) != len(header):
-                raise DataFormatError(
-                    path, reader.line_num, f"expected {len(header)} fields, found {len(record)}"
-                )
-            yield reader.line_num, dict(zip(header, record, strict=True))
 
 
 def _label_order(label: str) -> tuple[int, int | str]:

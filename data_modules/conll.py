@@ -11,49 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from data_modules.tagging import TaggingDataModule
-from nlptag.errors import DataFormatError
-from nlptag.tag_schemes import Scheme, convert_tags
-
-
-def read_conll_columns(
-    path: str | Path,
-    token_column: int = 0,
-    label_column: int = -1,
-    delimiter: str | None = None,
-) -> Iterator[dict[str, list[str]]]:
-    """Yield ``{"tokens": [...], "tags": [...]}`` per sentence; every token line of the file must
-    have the same number of columns."""
-    path = Path(path)
-    tokens: list[str] = []
-    tags: list[str] = []
-    columns: int | None = None
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.rstrip("\r\n").split(delimiter)
-            fields = [field for field in fields if field] if delimiter is None else fields
-            if not fields or fields == [""] or fields[0] == "-DOCSTART-":
-                if tokens:
-                    yield {"tokens": tokens, "tags": tags}
-                tokens, tags = [], []
-                continue
-            if columns is None:
-                columns = len(fields)
-                needed = max(token_column, label_column) + 1 if label_column >= 0 else 2
-                if columns < needed:
-                    raise DataFormatError(
-                        path,
-                        number,
-                        f"{columns} columns, but the token and label columns "
-                        f"({token_column}, {label_column}) need at least {needed}",
-                    )
-            elif len(fields) != columns:
-                raise DataFormatError(
-                    path, number, f"{len(fields)} columns, expected {columns} like the first line"
-                )
-            tokens.append(fields[token_column])
-            tags.append(fields[label_column])
-    if tokens:
-        yield {"tokens": tokens, "tags": tags}
+from nlptag.text.readers import read_conll_columns
+from nlptag.text.schemes import Scheme, convert_tags
 
 
 class NERDataModule(TaggingDataModule):

@@ -7,7 +7,6 @@ in subwords (``<s>`` and ``</s>`` included).
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,33 +18,18 @@ from torch.utils.data import DataLoader
 
 from data_modules.base import EncodedSplitsDataModule
 from data_modules.registry import get_spec, resolve_file
-from nlptag.encoding import (
+from nlptag.errors import DataFormatError, NlptagError
+from nlptag.text.encoding import (
     collate_translation,
     decode_subwords,
     encode_source,
     encode_target,
 )
-from nlptag.errors import DataFormatError, NlptagError
-from nlptag.models.seq2seq import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from nlptag.text.readers import read_lines
+from nlptag.text.specials import BOS_ID, EOS_ID, PAD_ID, SUBWORD_SPECIALS, UNK_ID
 
-SPECIAL_TOKENS = ("<pad>", "<unk>", "<s>", "</s>")  # in id order
 SPLITS = ("train", "validation", "test")
 SubwordModel = Literal["bpe", "unigram"]
-
-
-def read_lines(path: Path) -> list[str]:
-    """The lines of a UTF-8 text file (gzip-compressed if its name ends in ``.gz``), without
-    their line ends. Only ``\\n`` (and ``\\r\\n``) end a line, as for ``wc -l``."""
-    if not path.is_file():
-        raise NlptagError(f"{path} does not exist or is not a file")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8", newline="\n") as handle:
-            return [line.removesuffix("\n").removesuffix("\r") for line in handle]
-    except UnicodeDecodeError as error:
-        raise DataFormatError(path, None, f"not UTF-8 text ({error.reason})") from None
-    except (OSError, EOFError) as error:  # a damaged or not-really-gzip file
-        raise DataFormatError(path, None, f"cannot be read ({error})") from None
 
 
 def new_tokenizer(subword_model: SubwordModel, lowercase: bool) -> Tokenizer:
@@ -81,18 +65,18 @@ def train_tokenizer(
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size,
             min_frequency=min_frequency,
-            special_tokens=list(SPECIAL_TOKENS),
+            special_tokens=list(SUBWORD_SPECIALS),
             show_progress=False,
         )
     else:
         trainer = trainers.UnigramTrainer(
             vocab_size=vocab_size,
-            special_tokens=list(SPECIAL_TOKENS),
+            special_tokens=list(SUBWORD_SPECIALS),
             unk_token="<unk>",
             show_progress=False,
         )
     tokenizer.train_from_iterator(texts, trainer)
-    ids = [tokenizer.token_to_id(token) for token in SPECIAL_TOKENS]
+    ids = [tokenizer.token_to_id(token) for token in SUBWORD_SPECIALS]
     if ids != [PAD_ID, UNK_ID, BOS_ID, EOS_ID]:  # the trainers put specials first; make sure
         raise RuntimeError(f"special token ids {ids}, expected {[PAD_ID, UNK_ID, BOS_ID, EOS_ID]}")
     return tokenizer
@@ -188,8 +172,8 @@ class ParallelTextDataModule(EncodedSplitsDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if vocab_size <= len(SPECIAL_TOKENS):
-            raise NlptagError(f"data.vocab_size must be more than {len(SPECIAL_TOKENS)}")
+        if vocab_size <= len(SUBWORD_SPECIALS):
+            raise NlptagError(f"data.vocab_size must be more than {len(SUBWORD_SPECIALS)}")
         if max_source_tokens < 1 or max_target_tokens < 1:
             raise NlptagError("data.max_source_tokens and data.max_target_tokens must be >= 1")
         self.save_hyperparameters()
@@ -421,6 +405,7 @@ class ParallelTextDataModule(EncodedSplitsDataModule):
                 "source": source.ids + [EOS_ID],
                 "target": [BOS_ID, *target.ids, EOS_ID],
                 "index": i,
+                "reference": split.targets[i],
             }
 
     def encoded_split(self, split: str) -> list[dict]:

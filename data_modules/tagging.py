@@ -10,11 +10,12 @@ from torch.utils.data import DataLoader
 
 from data_modules.base import WordDataModule, cached_parse
 from data_modules.batching import collate_tagging
-from data_modules.conllu import TagColumn, read_conllu
 from data_modules.registry import get_spec
-from nlptag.encoding import encode_sentence, normalize_word
 from nlptag.errors import DataFormatError, NlptagError
-from nlptag.vocabulary import Vocabulary
+from nlptag.text.encoding import encode_sentence
+from nlptag.text.readers import TagColumn, read_conllu
+from nlptag.text.tokenize import normalize_word
+from nlptag.text.vocabulary import Vocabulary
 
 SPLITS = ("train", "validation", "test")
 __all__ = ["SPLITS", "TaggingDataModule", "encode_sentence", "normalize_word"]

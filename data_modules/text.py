@@ -15,9 +15,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from data_modules.registry import get_spec, resolve_file
-from nlptag.encoding import LMBatch
 from nlptag.errors import DataFormatError, NlptagError
-from nlptag.vocabulary import UNK, Vocabulary
+from nlptag.text.encoding import LMBatch
+from nlptag.text.vocabulary import UNK, Vocabulary
 
 SPLITS = ("train", "validation", "test")
 

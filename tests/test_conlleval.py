@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from nlptag.conlleval import main
+from nlptag.cli.evaluate import conlleval_main as main
 
 # The sentences of tests/metrics/test_entity_f1.py's MIXED, as "word POS gold predicted" lines
 # after a -DOCSTART- line; the third sentence is closed by conlleval's own boundary "-X-".

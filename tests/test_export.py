@@ -12,10 +12,12 @@ import torch
 
 import nlptag
 from nlptag.cli import main
-from nlptag.encoding import collate_classification, collate_tagging
+from nlptag.cli.evaluate import task_module
 from nlptag.errors import NlptagError
-from nlptag.export import export
-from nlptag.inference import load_checkpoint, module_from_checkpoint
+from nlptag.inference.bundle import open_bundle
+from nlptag.inference.checkpoints import load_checkpoint
+from nlptag.inference.export import export
+from nlptag.text.encoding import collate_classification, collate_tagging
 from tests.conftest import REPO
 
 INPUTS = {
@@ -63,7 +65,7 @@ def test_bundle_is_plain_files_and_predicts_like_the_checkpoint(bundles, task):
 def test_tag_predictions_equal_the_task_modules_predict_step(bundles, task):
     checkpoint, bundle = bundles[task]
     predictor = nlptag.load(bundle)
-    module = module_from_checkpoint(load_checkpoint(checkpoint))
+    module = task_module(open_bundle(checkpoint))
     sentences = [s.split() if isinstance(s, str) else s for s in INPUTS[task]]
     batch = collate_tagging([predictor_encode(predictor, s) for s in sentences])
     with torch.inference_mode():
@@ -81,7 +83,7 @@ def test_tag_predictions_equal_the_task_modules_predict_step(bundles, task):
 
 
 def predictor_encode(predictor, tokens):
-    from nlptag.encoding import encode_sentence
+    from nlptag.text.encoding import encode_sentence
 
     return encode_sentence(
         tokens,
@@ -116,7 +118,7 @@ def test_onnx_scores_match_torch_within_1e_5(bundles, task):
 
 
 def eager_encode_text(predictor, tokens):
-    from nlptag.encoding import encode_text
+    from nlptag.text.encoding import encode_text
 
     return encode_text(
         tokens, predictor.words, predictor.chars, predictor.max_length, predictor.max_word_length
@@ -129,9 +131,9 @@ def test_int8_bundle_records_and_reapplies_quantization(bundles, tmp_path):
     assert json.loads((bundle / "config.json").read_text())["quantization"] == "int8"
     predictor = nlptag.load(bundle)
     quantized = torch.ao.nn.quantized.dynamic
-    assert isinstance(predictor.module.encoder.rnn, quantized.LSTM)
-    assert isinstance(predictor.module.embedder.char_features.lstm, quantized.LSTM)
-    assert isinstance(predictor.module.head.projection, quantized.Linear)
+    assert isinstance(predictor.network.encoder.rnn, quantized.LSTM)
+    assert isinstance(predictor.network.embedder.char_features.lstm, quantized.LSTM)
+    assert isinstance(predictor.network.head.projection, quantized.Linear)
     results = predictor.predict(INPUTS["tagging"])
     float_results = nlptag.load(checkpoint).predict(INPUTS["tagging"])
     assert [len(r["tags"]) for r in results] == [len(r["tags"]) for r in float_results]

@@ -7,9 +7,9 @@ import torch
 
 import nlptag
 from nlptag.cli import main
+from nlptag.cli.predict import generate_main
 from nlptag.errors import NlptagError
-from nlptag.export import export
-from nlptag.generate import main as generate_main
+from nlptag.inference.export import export
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "configs" / "lm" / "tinyshakespeare_char.yaml")
@@ -31,8 +31,8 @@ def checkpoint(tmp_path_factory) -> Path:
             "--trainer.max_steps",
             "6",
             "--trainer.callbacks",
-            "[{class_path: nlptag.tasks.language_model.SampleText, init_args: {every_n_steps: 3}},"
-            " {class_path: nlptag.gradient_flow.GradientFlow, init_args: {every_n_steps: 3}}]",
+            "[{class_path: nlptag.callbacks.samples.SampleText, init_args: {every_n_steps: 3}},"
+            " {class_path: nlptag.callbacks.gradient_flow.GradientFlow, init_args: {every_n_steps: 3}}]",
             "--data.dataset",
             "null",
             "--data.train_file",
@@ -57,11 +57,11 @@ def generate(capsys, *args: str) -> str:
 
 def test_checkpoint_rebuilds_the_model_and_its_vocabulary(checkpoint):
     state = torch.load(checkpoint, weights_only=True)
-    model = nlptag.load(checkpoint).module
-    assert model.vocabulary.entries == state["CharLMDataModule"]["chars"]
-    assert model.vocabulary.entries[0] == "<unk>"
-    assert model.network.rnn.hidden_size == 16
-    assert not model.training
+    predictor = nlptag.load(checkpoint)
+    assert predictor.vocabulary.entries == state["CharLMDataModule"]["chars"]
+    assert predictor.vocabulary.entries[0] == "<unk>"
+    assert predictor.network.rnn.hidden_size == 16
+    assert not predictor.network.training
 
 
 def test_a_seed_makes_samples_reproducible(checkpoint, capsys):

@@ -12,15 +12,10 @@ from pytorch_lightning import Trainer
 from tokenizers import Tokenizer
 
 from data_modules import ParallelTextDataModule
-from data_modules.parallel import (
-    BOS_ID,
-    EOS_ID,
-    PAD_ID,
-    UNK_ID,
-    collate_translation,
-    read_lines,
-)
 from nlptag.errors import NlptagError
+from nlptag.text.encoding import collate_translation
+from nlptag.text.readers import read_lines
+from nlptag.text.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from tests.conftest import SHARED_DATA
 
 PAIRS = [

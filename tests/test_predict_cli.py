@@ -7,8 +7,8 @@ import pytest
 
 import nlptag
 from nlptag.cli import main
-from nlptag.conlleval import main as conlleval_main
-from nlptag.export import export
+from nlptag.cli.evaluate import conlleval_main
+from nlptag.inference.export import export
 
 
 @pytest.fixture(scope="module")

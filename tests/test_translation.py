@@ -39,18 +39,27 @@ trainer:
 model:
   class_path: nlptag.tasks.translation.Translator
   init_args:
-    embedding_dim: 32
-    embedding_dropout: 0.0
-    encoder:
-      class_path: nlptag.models.encoders.RecurrentEncoder
-      init_args: {{cell: gru, hidden_size: 32, num_layers: 1, dropout: 0.0}}
-    decoder:
-      class_path: nlptag.models.seq2seq.RecurrentDecoder
+    network:
+      class_path: nlptag.models.seq2seq.Seq2Seq
       init_args:
-        {{embedding_dim: 32, cell: gru, hidden_size: 64, attention: additive, dropout: 0.0}}
-    share_embeddings: true
+        embedding_dim: 32
+        embedding_dropout: 0.0
+        share_embeddings: true
+        encoder:
+          class_path: nlptag.models.encoders.RecurrentEncoder
+          init_args: {{cell: gru, hidden_size: 32, num_layers: 1, dropout: 0.0}}
+        decoder:
+          class_path: nlptag.models.seq2seq.RecurrentDecoder
+          init_args:
+            embedding_dim: 32
+            cell: gru
+            hidden_size: 64
+            attention: {{class_path: nlptag.models.attention.AdditiveAttention}}
+            dropout: 0.0
+    search:
+      class_path: nlptag.models.search.Search
+      init_args: {{beam_size: 3}}
     label_smoothing: 0.0
-    beam_size: 3
     optimizer:
       class_path: torch.optim.Adam
       init_args: {{lr: 0.005}}

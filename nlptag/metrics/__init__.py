@@ -1,6 +1,1 @@
-"""Evaluation metrics."""
-
-from nlptag.metrics.bleu import CorpusBLEU, bleu_signature
-from nlptag.metrics.entity_f1 import EntityF1, extract_chunks
-
-__all__ = ["CorpusBLEU", "EntityF1", "bleu_signature", "extract_chunks"]
+"""Evaluation metrics: entity F1 (conlleval), corpus BLEU (sacreBLEU). Import the submodules."""

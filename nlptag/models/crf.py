@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from nlptag.models.heads import TaggingHead, TagPrediction
-from nlptag.tag_schemes import allowed_transitions
+from nlptag.text.schemes import allowed_transitions
 
 FORBIDDEN = -10000.0  # score of a disallowed start, transition or end
 
@@ -150,7 +150,7 @@ class CRFHead(TaggingHead):
     """Linear projection to tag scores (B, T, C) followed by a CRF; optional scheme constraints.
 
     With ``scheme`` set, the CRF may only produce tag sequences well formed in that scheme
-    (see :func:`nlptag.tag_schemes.allowed_transitions`).
+    (see :func:`nlptag.text.schemes.allowed_transitions`).
     """
 
     def __init__(

@@ -11,8 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-PAD_INDEX = 0
-UNK_INDEX = 1
+from nlptag.text.specials import PAD_ID, UNK_ID
 
 
 class CharCNN(nn.Module):
@@ -25,12 +24,12 @@ class CharCNN(nn.Module):
         self, num_chars: int, char_dim: int = 30, num_filters: int = 50, kernel_size: int = 3
     ) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=PAD_INDEX)
+        self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=PAD_ID)
         self.conv = nn.Conv1d(char_dim, num_filters, kernel_size, padding=kernel_size // 2)
         self.output_size = num_filters
 
     def forward(self, chars: torch.Tensor) -> torch.Tensor:
-        mask = chars.ne(PAD_INDEX).unsqueeze(1)  # (N, 1, L)
+        mask = chars.ne(PAD_ID).unsqueeze(1)  # (N, 1, L)
         features = self.conv(self.embedding(chars).transpose(1, 2))  # (N, F, L)
         features = features.masked_fill(~mask, float("-inf")).amax(dim=2)
         return features.masked_fill(features.isinf(), 0.0)  # words with no characters (padding)
@@ -44,12 +43,12 @@ class CharBiLSTM(nn.Module):
 
     def __init__(self, num_chars: int, char_dim: int = 25, hidden_size: int = 25) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=PAD_INDEX)
+        self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=PAD_ID)
         self.lstm = nn.LSTM(char_dim, hidden_size, batch_first=True, bidirectional=True)
         self.output_size = 2 * hidden_size
 
     def forward(self, chars: torch.Tensor) -> torch.Tensor:
-        lengths = chars.ne(PAD_INDEX).sum(dim=1)
+        lengths = chars.ne(PAD_ID).sum(dim=1)
         present = lengths.nonzero().squeeze(1)  # (N',) words with characters
         if present.numel() == 0:
             return chars.new_zeros(chars.size(0), self.output_size, dtype=torch.float)
@@ -92,7 +91,7 @@ class WordEmbedder(nn.Module):
         word_dropout: float = 0.05,
     ) -> None:
         super().__init__()
-        self.word_embedding = nn.Embedding(num_words, word_dim, padding_idx=PAD_INDEX)
+        self.word_embedding = nn.Embedding(num_words, word_dim, padding_idx=PAD_ID)
         self.char_features = char_features(num_chars) if char_features is not None else None
         self.dropout = nn.Dropout(dropout)
         self.word_dropout = word_dropout
@@ -102,7 +101,7 @@ class WordEmbedder(nn.Module):
     def forward(self, words: torch.Tensor, chars: torch.Tensor) -> torch.Tensor:
         if self.training and self.word_dropout > 0:
             drop = torch.rand(words.shape, device=words.device) < self.word_dropout
-            words = words.masked_fill(drop & words.ne(PAD_INDEX), UNK_INDEX)
+            words = words.masked_fill(drop & words.ne(PAD_ID), UNK_ID)
         features = [self.word_embedding(words)]
         if self.char_features is not None:
             batch, time, length = chars.shape

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from nlptag.models.seq2seq import BOS_ID, EOS_ID, PAD_ID, Seq2Seq
+from nlptag.models.seq2seq import Seq2Seq
+from nlptag.text.specials import BOS_ID, EOS_ID, PAD_ID
 
 
 @dataclass
@@ -167,3 +168,74 @@ def strip_special(tokens: list[int]) -> list[int]:
         if token not in (PAD_ID, BOS_ID):
             out.append(token)
     return out
+
+
+class Search:
+    """How a translation is searched for: greedy for beam size 1, else beam search; a plain
+    object (no parameters) that the translation task and the translation predictor share.
+
+    Args:
+        beam_size: beams per sentence at test and predict time (1 = greedy).
+        length_penalty: GNMT length penalty exponent alpha (0 = none).
+        max_length_ratio: outputs are at most ``ceil(ratio * source length) + offset`` tokens.
+        max_length_offset: see ``max_length_ratio``.
+    """
+
+    def __init__(
+        self,
+        beam_size: int = 5,
+        length_penalty: float = 1.0,
+        max_length_ratio: float = 1.5,
+        max_length_offset: int = 10,
+    ) -> None:
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1, got {beam_size}")
+        self.beam_size = beam_size
+        self.length_penalty = length_penalty
+        self.max_length_ratio = max_length_ratio
+        self.max_length_offset = max_length_offset
+
+    def __call__(
+        self,
+        model: Seq2Seq,
+        source: torch.Tensor,
+        source_lengths: torch.Tensor,
+        beam_size: int | None = None,
+        return_attention: bool = False,
+    ) -> Hypotheses:
+        """Hypotheses (best first) for source (B, S) with lengths (B,); ``beam_size`` overrides
+        the configured one."""
+        beam_size = self.beam_size if beam_size is None else beam_size
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1, got {beam_size}")
+        limits = dict(
+            max_length_ratio=self.max_length_ratio,
+            max_length_offset=self.max_length_offset,
+            return_attention=return_attention,
+        )
+        if beam_size == 1:
+            return greedy_search(model, source, source_lengths, **limits)
+        return beam_search(
+            model, source, source_lengths, beam_size, alpha=self.length_penalty, **limits
+        )
+
+    def best(
+        self, model: Seq2Seq, source: torch.Tensor, source_lengths: torch.Tensor, beam_size=None
+    ) -> list[list[int]]:
+        """The best hypothesis of each sentence as target ids without specials."""
+        hypotheses = self(model, source, source_lengths, beam_size)
+        return [strip_special(row) for row in hypotheses.tokens[:, 0].tolist()]
+
+    def best_with_attention(
+        self, model: Seq2Seq, source: torch.Tensor, source_lengths: torch.Tensor, beam_size=None
+    ) -> list[tuple[list[int], torch.Tensor]]:
+        """For each sentence, the best hypothesis (target ids up to and including ``</s>``) and
+        its attention weights (N, S_i): one row per output token, one column per source token."""
+        hypotheses = self(model, source, source_lengths, beam_size, return_attention=True)
+        results = []
+        for tokens, weights, length in zip(
+            hypotheses.tokens[:, 0].tolist(), hypotheses.attention[:, 0], source_lengths.tolist()
+        ):
+            kept = [t for t in tokens if t != PAD_ID]
+            results.append((kept, weights[: len(kept), :length]))
+        return results

@@ -8,67 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import nn
 
+from nlptag.models.attention import AdditiveAttention, AttentionFactory
 from nlptag.models.encoders import Cell, RecurrentEncoder, build_rnn
-
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
-AttentionKind = Literal["additive", "dot", "general"]
-
-
-class Attention(nn.Module):
-    """Attention of a decoder state over the encoder outputs, padding masked out.
-
-    ``additive``: v^T tanh(W q + U k) (Bahdanau); ``dot``: q^T k; ``general``: q^T W k (Luong).
-    ``dot`` needs query size == key size.
-    """
-
-    def __init__(
-        self, kind: AttentionKind, query_size: int, key_size: int, hidden_size: int | None = None
-    ) -> None:
-        super().__init__()
-        self.kind = kind
-        if kind == "additive":
-            hidden_size = hidden_size or query_size
-            self.key_layer = nn.Linear(key_size, hidden_size, bias=False)
-            self.query_layer = nn.Linear(query_size, hidden_size, bias=False)
-            self.energy_layer = nn.Linear(hidden_size, 1, bias=False)
-        elif kind == "general":
-            self.key_layer = nn.Linear(key_size, query_size, bias=False)
-        elif kind == "dot":
-            if query_size != key_size:
-                raise ValueError(
-                    f"dot attention needs equal query and key sizes, got {query_size} and "
-                    f"{key_size}; use 'general' or 'additive'"
-                )
-        else:
-            raise ValueError(f"unknown attention {kind!r}; expected additive, dot or general")
-
-    def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
-        """Key projections computed once per source: (B, S, K) -> (B, S, A)."""
-        return keys if self.kind == "dot" else self.key_layer(keys)
-
-    def forward(
-        self,
-        query: torch.Tensor,
-        projected_keys: torch.Tensor,
-        values: torch.Tensor,
-        mask: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """query (B, Q), projected_keys (B, S, A), values (B, S, K), mask (B, S) bool ->
-        context (B, K), weights (B, S) summing to 1 over the unmasked positions."""
-        if self.kind == "additive":
-            energy = torch.tanh(self.query_layer(query).unsqueeze(1) + projected_keys)
-            scores = self.energy_layer(energy).squeeze(2)
-        else:
-            scores = torch.bmm(projected_keys, query.unsqueeze(2)).squeeze(2)
-        scores = scores.masked_fill(~mask, float("-inf"))
-        weights = torch.softmax(scores, dim=-1)
-        context = torch.bmm(weights.unsqueeze(1), values).squeeze(1)
-        return context, weights
+from nlptag.text.specials import PAD_ID
 
 
 @dataclass
@@ -122,7 +68,8 @@ class RecurrentDecoder(nn.Module):
         cell: ``gru`` or ``lstm`` (``rnn``/``irnn`` also work).
         hidden_size: decoder hidden size H (also the attentional vector's size).
         num_layers: stacked decoder layers.
-        attention: ``additive`` (Bahdanau), ``dot`` or ``general`` (Luong) scoring.
+        attention: builds the attention from (H, K): ``AdditiveAttention`` (Bahdanau),
+            ``DotAttention`` or ``GeneralAttention`` (Luong).
         input_feeding: feed h~_{t-1} into the RNN with the previous word.
         dropout: on embeddings, between layers and on the attentional vector.
         tie_embeddings: share the target embedding matrix with the output layer (h~ is projected
@@ -137,7 +84,7 @@ class RecurrentDecoder(nn.Module):
         cell: Cell = "gru",
         hidden_size: int = 512,
         num_layers: int = 1,
-        attention: AttentionKind = "additive",
+        attention: AttentionFactory = AdditiveAttention,
         input_feeding: bool = True,
         dropout: float = 0.3,
         tie_embeddings: bool = True,
@@ -151,7 +98,7 @@ class RecurrentDecoder(nn.Module):
         rnn_input = embedding_dim + (hidden_size if input_feeding else 0)
         self.rnn = build_rnn(cell, rnn_input, hidden_size, num_layers, False, dropout)
         self.bridge = nn.Linear(encoder_size, hidden_size)
-        self.attention = Attention(attention, hidden_size, encoder_size)
+        self.attention = attention(hidden_size, encoder_size)
         self.combine = nn.Linear(hidden_size + encoder_size, hidden_size, bias=False)
         self.dropout = nn.Dropout(dropout)
         self.pre_output = (

@@ -1,12 +1,10 @@
-"""Text classification (sentiment): word features -> recurrent encoder -> pooling -> dropout ->
-linear layer over the labels.
+"""Text classification (sentiment): the :class:`~nlptag.models.classifier.ClassifierNetwork`
+trained with cross-entropy, scored by accuracy and macro F1.
 
 Shapes: ``B`` batch, ``T`` time, ``H`` encoder output size, ``P`` pooled size, ``C`` labels.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
@@ -15,20 +13,18 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from nlptag.encoding import ClassificationBatch
 from nlptag.errors import NlptagError
+from nlptag.models.classifier import (
+    ClassifierNetwork,
+    EmbedderFactory,
+    EncoderFactory,
+    PoolingFactory,
+)
 from nlptag.models.embeddings import WordEmbedder
 from nlptag.models.encoders import RecurrentEncoder
 from nlptag.models.pooling import MaxPooling
 from nlptag.tasks.optimization import optimizer_config
-
-EmbedderFactory = Callable[[int, int], WordEmbedder]
-"""(num_words, num_chars) -> word representation module."""
-EncoderFactory = Callable[[int], RecurrentEncoder]
-"""(input_size) -> encoder."""
-PoolingFactory = Callable[[int], nn.Module]
-"""(input_size) -> pooling module: features (B, T, H), mask (B, T) -> (B, P), with
-``output_size`` = P."""
+from nlptag.text.encoding import ClassificationBatch
 
 
 def stage_metrics(num_labels: int, stage: str) -> MetricCollection:
@@ -43,8 +39,8 @@ def stage_metrics(num_labels: int, stage: str) -> MetricCollection:
 
 
 class SequenceClassifier(pl.LightningModule):
-    """Gives each text one label: the encoder's outputs are pooled into one vector, then a linear
-    layer (after dropout) scores the labels; trained with cross-entropy.
+    """Gives each text one label: trains a :class:`~nlptag.models.classifier.ClassifierNetwork`
+    built from the pieces below with cross-entropy.
 
     Args:
         num_words: word vocabulary size (linked from the data module).
@@ -90,17 +86,12 @@ class SequenceClassifier(pl.LightningModule):
             )
         if not 0.0 <= label_smoothing < 1.0:
             raise NlptagError("model.label_smoothing must be in [0, 1)")
-        self.embedder = embedder(num_words, num_chars)
-        self.encoder = encoder(self.embedder.output_size)
-        self.pooling = pooling(self.encoder.output_size)
-        encoder_bidirectional = self.encoder.rnn.bidirectional
-        if getattr(self.pooling, "bidirectional", encoder_bidirectional) != encoder_bidirectional:
-            raise NlptagError(
-                f"model.pooling: bidirectional={self.pooling.bidirectional} does not match the "
-                f"encoder's bidirectional={encoder_bidirectional}"
+        try:
+            self.network = ClassifierNetwork(
+                num_words, num_chars, num_labels, embedder, encoder, pooling, dropout
             )
-        self.dropout = nn.Dropout(dropout)
-        self.output = nn.Linear(self.pooling.output_size, num_labels)
+        except ValueError as error:
+            raise NlptagError(f"model.{error}") from None
         weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         self.label_smoothing = label_smoothing
@@ -112,8 +103,7 @@ class SequenceClassifier(pl.LightningModule):
 
     def forward(self, batch: ClassificationBatch) -> torch.Tensor:
         """Label scores (B, C)."""
-        features = self.encoder(self.embedder(batch.words, batch.chars), batch.lengths)
-        return self.output(self.dropout(self.pooling(features, batch.mask)))
+        return self.network(batch.words, batch.chars, batch.lengths)
 
     def _step(
         self, batch: ClassificationBatch, stage: str, metrics: MetricCollection

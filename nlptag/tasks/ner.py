@@ -7,14 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
-from nlptag.encoding import TaggingBatch
 from nlptag.errors import NlptagError
-from nlptag.metrics.entity_f1 import EntityF1, extract_chunks
-from nlptag.models.heads import TagPrediction
-from nlptag.tag_schemes import Scheme, convert_tags
+from nlptag.metrics.entity_f1 import EntityF1
+from nlptag.models.embeddings import WordEmbedder
+from nlptag.models.encoders import RecurrentEncoder
+from nlptag.models.heads import SoftmaxHead, TagPrediction
+from nlptag.models.tagger import EmbedderFactory, EncoderFactory, HeadFactory
 from nlptag.tasks.tagging import STAGES, SequenceTagger
+from nlptag.text.encoding import TaggingBatch
+from nlptag.text.schemes import Scheme, convert_tags, extract_chunks
 
 
 class EntityTagger(SequenceTagger):
@@ -22,16 +27,39 @@ class EntityTagger(SequenceTagger):
     metrics and predictions use the data's own ``data_scheme``. Both are linked from the data
     module. The main metric is ``val/f1`` (entity F1 in percent, as conlleval computes it).
 
-    Args (besides those of :class:`SequenceTagger`):
+    Args:
+        num_words: word vocabulary size (linked from the data module).
+        num_chars: character vocabulary size (linked from the data module).
+        tag_names: the tags, in id order (linked from the data module).
+        embedder: builds the word representation.
+        encoder: builds the recurrent encoder.
+        head: builds the output head (a CRF for NER, usually).
         data_scheme: the tag scheme of the data files (linked from the data module).
         tag_scheme: the tag scheme of ``tag_names`` (linked from the data module).
+        optimizer: the optimizer, given the parameters.
+        lr_scheduler: an optional LR schedule, stepped once per epoch; a ReduceLROnPlateau
+            schedule watches ``val/loss``.
     """
 
     main_metric = "val/f1"
     main_metric_mode = "max"
 
-    def __init__(self, data_scheme: Scheme = "iob2", tag_scheme: Scheme = "iob2", **kwargs: Any):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        num_words: int = 2,
+        num_chars: int = 2,
+        tag_names: list[str] | None = None,
+        embedder: EmbedderFactory = WordEmbedder,
+        encoder: EncoderFactory = RecurrentEncoder,
+        head: HeadFactory = SoftmaxHead,
+        data_scheme: Scheme = "iob2",
+        tag_scheme: Scheme = "iob2",
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        super().__init__(
+            num_words, num_chars, tag_names, embedder, encoder, head, optimizer, lr_scheduler
+        )
         head_scheme = getattr(self.head, "scheme", None)
         if head_scheme is not None and head_scheme != tag_scheme:
             raise NlptagError(

@@ -1,11 +1,10 @@
-"""Sequence tagging (POS, NER): word features -> recurrent encoder -> tagging head.
+"""Sequence tagging (POS): the :class:`~nlptag.models.tagger.TaggerNetwork` trained with its
+head's loss and scored by micro-averaged token accuracy.
 
 Shapes: ``B`` batch, ``T`` time, ``H`` encoder output size, ``C`` tags.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
@@ -13,25 +12,20 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from nlptag.encoding import TaggingBatch
 from nlptag.models.embeddings import WordEmbedder
 from nlptag.models.encoders import RecurrentEncoder
-from nlptag.models.heads import SoftmaxHead, TaggingHead, TagPrediction
+from nlptag.models.heads import SoftmaxHead, TagPrediction
+from nlptag.models.tagger import EmbedderFactory, EncoderFactory, HeadFactory, TaggerNetwork
 from nlptag.tasks.optimization import optimizer_config
+from nlptag.text.encoding import TaggingBatch
 
-EmbedderFactory = Callable[[int, int], WordEmbedder]
-"""(num_words, num_chars) -> word representation module."""
-EncoderFactory = Callable[[int], RecurrentEncoder]
-"""(input_size) -> encoder."""
 STAGES = ("val", "test")
 """Stages with metrics; training logs only its loss (decoding every batch would slow it down)."""
 
-HeadFactory = Callable[[int, list[str]], TaggingHead]
-"""(input_size, tag_names) -> tagging head."""
-
 
 class SequenceTagger(pl.LightningModule):
-    """Tags every word of a sentence; the head (softmax or CRF) decides loss and decoding.
+    """Trains a :class:`~nlptag.models.tagger.TaggerNetwork` built from the pieces below; the
+    head (softmax or CRF) decides loss and decoding.
 
     Args:
         num_words: word vocabulary size (linked from the data module).
@@ -61,10 +55,8 @@ class SequenceTagger(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.tag_names = list(tag_names or ["O"])
-        self.embedder = embedder(num_words, num_chars)
-        self.encoder = encoder(self.embedder.output_size)
-        self.head = head(self.encoder.output_size, self.tag_names)
+        self.network = TaggerNetwork(num_words, num_chars, tag_names, embedder, encoder, head)
+        self.tag_names = self.network.tag_names
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.accuracy = nn.ModuleDict(
@@ -73,7 +65,12 @@ class SequenceTagger(pl.LightningModule):
 
     def forward(self, batch: TaggingBatch) -> torch.Tensor:
         """Encoder features (B, T, H)."""
-        return self.encoder(self.embedder(batch.words, batch.chars), batch.lengths)
+        return self.network(batch.words, batch.chars, batch.lengths)
+
+    @property
+    def head(self):
+        """The network's tagging head (loss and decoding)."""
+        return self.network.head
 
     def decode(self, batch: TaggingBatch) -> TagPrediction:
         return self.head.decode(self(batch), batch.mask)

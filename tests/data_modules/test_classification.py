@@ -3,12 +3,10 @@ import json
 import pytest
 import torch
 
-from data_modules.classification import (
-    ClassificationDataModule,
-    collate_classification,
-    tokenize,
-)
+from data_modules.classification import ClassificationDataModule
 from nlptag.errors import DataFormatError, NlptagError
+from nlptag.text.encoding import collate_classification
+from nlptag.text.tokenize import tokenize
 
 TRAIN = [
     ("a fine film .", "1"),

@@ -1,7 +1,8 @@
 import pytest
 
-from data_modules.conll import NERDataModule, read_conll_columns
+from data_modules.conll import NERDataModule
 from nlptag.errors import DataFormatError
+from nlptag.text.readers import read_conll_columns
 
 CONLL = """-DOCSTART- -X- O O
 

@@ -2,8 +2,9 @@ import pytest
 import torch
 from torchmetrics.utilities import dim_zero_sum
 
-from nlptag.metrics import EntityF1, extract_chunks
-from nlptag.metrics.entity_f1 import count_chunks
+from nlptag.metrics.conlleval import count_chunks
+from nlptag.metrics.entity_f1 import EntityF1
+from nlptag.text.schemes import extract_chunks
 
 # Four sentences (gold, predicted) traced through conlleval.pl by hand:
 MIXED = [

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from nlptag.models.crf import CRF, CRFHead
-from nlptag.tag_schemes import allowed_transitions
+from nlptag.text.schemes import allowed_transitions
 
 C = 3
 LENGTHS = [4, 1, 3, 2]  # one batch, every length up to T = 4

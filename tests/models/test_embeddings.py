@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from nlptag.models.embeddings import UNK_INDEX, CharBiLSTM, CharCNN, WordEmbedder
+from nlptag.models.embeddings import CharBiLSTM, CharCNN, WordEmbedder
+from nlptag.text.specials import UNK_ID
 
 
 @pytest.mark.parametrize("features", [CharCNN, CharBiLSTM])
@@ -31,7 +32,7 @@ def test_word_dropout_only_in_training_and_never_on_padding():
     weight = embedder.word_embedding.weight
     embedder.train()
     out = embedder(words, chars)
-    assert torch.equal(out[0, 0], weight[UNK_INDEX]) and torch.equal(out[0, 1], weight[UNK_INDEX])
+    assert torch.equal(out[0, 0], weight[UNK_ID]) and torch.equal(out[0, 1], weight[UNK_ID])
     assert not out[0, 2].any()
     embedder.eval()
     assert torch.equal(embedder(words, chars)[0, 0], weight[5])

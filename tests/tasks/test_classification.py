@@ -8,8 +8,10 @@ import torch
 
 from data_modules.classification import ClassificationDataModule, collate_classification
 from nlptag.cli import main
+from nlptag.cli.evaluate import task_module
 from nlptag.errors import NlptagError
-from nlptag.inference import load_checkpoint, module_from_checkpoint
+from nlptag.inference.bundle import open_bundle
+from nlptag.inference.checkpoints import load_checkpoint
 from nlptag.models.embeddings import WordEmbedder
 from nlptag.models.encoders import RecurrentEncoder
 from nlptag.models.pooling import AttentionPooling, FinalStatePooling, MaxPooling, MeanPooling
@@ -132,7 +134,7 @@ def test_shipped_config_trains_validates_and_predicts_through_the_cli(toy_files,
     checkpoint = load_checkpoint(best)  # plain types only: loads with weights_only=True
     assert checkpoint["hyper_parameters"]["label_names"] == ["neg", "pos"]
     assert checkpoint["ClassificationDataModule"]["labels"] == ["neg", "pos"]
-    assert isinstance(module_from_checkpoint(checkpoint), SequenceClassifier)
+    assert isinstance(task_module(open_bundle(best)), SequenceClassifier)
     assert main(["validate", f"--config={CONFIG}", *files, *overrides, f"--ckpt_path={best}"]) == 0
     predict = [f"--data.predict_file={toy_files['validation_file']}", f"--ckpt_path={best}"]
     assert main(["predict", f"--config={CONFIG}", *files, *overrides, *predict]) == 0

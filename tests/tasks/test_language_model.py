@@ -9,9 +9,10 @@ import torch.nn.functional as F
 from pytorch_lightning.loggers import CSVLogger
 
 from data_modules.text import CharLMDataModule, StreamChunks, stream_layout
-from nlptag.gradient_flow import GradientFlow, gradient_norms
+from nlptag.callbacks.gradient_flow import GradientFlow, gradient_norms
+from nlptag.callbacks.samples import SampleText
 from nlptag.models.language_model import CharRNN, sample_next
-from nlptag.tasks.language_model import CharLanguageModel, SampleText
+from nlptag.tasks.language_model import CharLanguageModel
 
 # The opening of Tiny Shakespeare (public domain), a small text to learn.
 SHAKESPEARE = """First Citizen:

@@ -1,10 +1,19 @@
-"""Chunk tag schemes IOB1, IOB2 (BIO) and IOBES: conversion and the transitions a CRF may allow.
+"""Chunk tag schemes IOB1, IOB2 (BIO) and IOBES: chunk extraction as conlleval reads it,
+conversion, and the transitions a CRF may allow.
 
 - ``iob1``: ``I-X`` inside chunks; ``B-X`` only opens a chunk right after another ``X`` chunk.
 - ``iob2``: every chunk opens with ``B-X``, continues with ``I-X``.
 - ``iobes``: ``S-X`` for one-token chunks, otherwise ``B-X I-X ... E-X``.
 
 ``C`` is the number of tags.
+
+Chunk boundaries follow conlleval's ``startOfChunk`` and
+``endOfChunk`` (version 2004-01-26), which read IOB1, IOB2 and IOE alike; an ``I-X`` after ``O``
+opens a chunk and a type change closes one. The plain script has no rules for ``S`` and ends no
+chunk between ``E`` and ``B``, so it merges IOBES chunks; we add the rules of the common IOBES
+extension of conlleval (``S`` is a chunk of its own, ``E`` and ``S`` close the chunk before any
+``B``/``I``/``E``/``S``). They change nothing for sequences with no ``S`` and no ``E`` followed by
+``B``.
 """
 
 from __future__ import annotations
@@ -13,9 +22,58 @@ from typing import Literal
 
 import torch
 
-from nlptag.metrics.entity_f1 import extract_chunks, split_tag
-
 Scheme = Literal["iob1", "iob2", "iobes"]
+
+IN_CHUNK = {"B", "I"}
+CLOSED = {"E", "S"}  # IOBES extension: a chunk always ends after these
+OPENS = {"B", "S"}  # a chunk always starts at these (after O, B, I, E or S)
+
+
+def split_tag(tag: str) -> tuple[str, str]:
+    """Split at the first hyphen: ``"B-PER"`` -> ``("B", "PER")``, ``"O"`` -> ``("O", "")``."""
+    prefix, _, type_ = tag.partition("-")
+    return prefix, type_
+
+
+def end_of_chunk(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
+    """Whether a chunk ended between the previous and the current token (conlleval's rule)."""
+    return (
+        (prev_tag in IN_CHUNK and tag in {"B", "S", "O"})
+        or (prev_tag in CLOSED and tag in {"B", "I", "E", "S", "O"})
+        or (prev_tag not in {"O", "."} and prev_type != type_)
+        or prev_tag in {"[", "]"}
+    )
+
+
+def start_of_chunk(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
+    """Whether a chunk started between the previous and the current token (conlleval's rule)."""
+    return (
+        (tag in OPENS and prev_tag in {"B", "I", "O", "E", "S"})
+        or (tag == "I" and prev_tag in {"O", "E", "S"})
+        or (tag == "E" and prev_tag in {"O", "E", "S"})
+        or (tag not in {"O", "."} and prev_type != type_)
+        or tag in {"[", "]"}
+    )
+
+
+def extract_chunks(tags: list[str]) -> list[tuple[str, int, int]]:
+    """The chunks conlleval reads in one sentence, as ``(type, start, end)`` with ``end`` exclusive.
+
+    Example: ``["B-PER", "I-PER", "O", "I-LOC"]`` -> ``[("PER", 0, 2), ("LOC", 3, 4)]``.
+    """
+    chunks: list[tuple[str, int, int]] = []
+    current: tuple[str, int] | None = None  # type and start of the open chunk
+    prev_tag, prev_type = "O", ""
+    for i, (tag, type_) in enumerate(map(split_tag, [*tags, "O"])):
+        starts = start_of_chunk(prev_tag, tag, prev_type, type_)
+        if current and (starts or end_of_chunk(prev_tag, tag, prev_type, type_)):
+            chunks.append((*current, i))
+            current = None
+        if starts:
+            current = (type_, i)
+        prev_tag, prev_type = tag, type_
+    return chunks
+
 
 PREFIXES: dict[str, set[str]] = {
     "iob1": {"B", "I"},

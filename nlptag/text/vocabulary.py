@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-PAD = "<pad>"
-UNK = "<unk>"
+from nlptag.text.specials import PAD, UNK, WORD_SPECIALS
+
+__all__ = ["PAD", "UNK", "Vocabulary"]
 
 
 class Vocabulary:
@@ -27,7 +28,7 @@ class Vocabulary:
         cls,
         items: Iterable[str],
         min_freq: int = 1,
-        specials: tuple[str, ...] = (PAD, UNK),
+        specials: tuple[str, ...] = WORD_SPECIALS,
         unk: str | None = UNK,
     ) -> Vocabulary:
         """Specials, then items seen at least ``min_freq`` times, most frequent first (ties by

@@ -1,12 +1,15 @@
-"""``nlptag tag``, ``classify``, ``translate``, ``attention`` and ``evaluate``: bundles (or
-checkpoints) run on files. Input is a file or stdin, output a file (``-o``) or stdout; a
+"""``nlptag tag``, ``classify``, ``translate``, ``attention`` and ``generate``: bundles (or
+checkpoints) run on files or text. Input is a file or stdin, output a file (``-o``) or stdout; a
 progress bar on stderr follows a file's progress."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,39 +17,70 @@ from typing import Any, Literal, TextIO
 
 from tqdm import tqdm
 
-from nlptag.errors import DataFormatError, NlptagError
+from nlptag.errors import NlptagError
+from nlptag.text.readers import (
+    CONLLU_COLUMN_INDEX,
+    DOCSTART,
+    decode_text,
+    read_conll_columns,
+    read_conllu,
+    text_lines,
+)
 
 InputFormat = Literal["auto", "text", "conll", "conllu"]
-DOCSTART = "-DOCSTART-"
-CONLLU_TAG_COLUMN = {"upos": 3, "xpos": 4}
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", help="a bundle directory from `nlptag export` (or a .ckpt)")
     parser.add_argument("input", nargs="?", help="input file (default: stdin)")
     parser.add_argument("-o", "--output", help="output file (default: stdout)")
-    parser.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="sentences per batch")
     parser.add_argument(
         "--backend", choices=["torch", "onnx"], default="torch", help="onnx: bundle's model.onnx"
     )
 
 
-def _read_lines(path: str | None) -> list[str]:
+def read_input_lines(path: str | None) -> list[str]:
+    """The lines of an input file, or of stdin when ``path`` is None, read as every reader
+    reads files (UTF-8 checked, byte-order mark and ``\r`` line ends dropped)."""
     if path is None:
-        return sys.stdin.read().splitlines()
-    try:
-        return Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise NlptagError(f"cannot read {path}: {error}") from None
+        stdin = getattr(sys.stdin, "buffer", None)  # a text-only stdin (tests) has no bytes
+        data = stdin.read() if stdin is not None else sys.stdin.read().encode("utf-8")
+        return decode_text(data, "<stdin>")
+    return text_lines(path)
 
 
 @contextmanager
 def _output(path: str | None) -> Iterator[TextIO]:
+    """Stdout, or a file written atomically (temporary file in its directory, then renamed)."""
     if path is None:
         yield sys.stdout
         return
-    with open(path, "w", encoding="utf-8") as handle:
-        yield handle
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise NlptagError(f"-o {path}: the directory {target.parent} does not exist")
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except OSError as error:
+        raise NlptagError(f"-o {path}: cannot write ({error.strerror or error})") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def _predict_with_progress(
@@ -86,42 +120,10 @@ def detect_format(lines: list[str], name: str | None) -> InputFormat:
     return "text"
 
 
-def column_sentences(
-    lines: list[str], conllu: bool, name: str, token_column: int = 0
-) -> list[list[int]]:
-    """Line numbers (0-based) of each sentence's token lines in a CoNLL or CoNLL-U file. CoNLL-U
-    skips comments, multiword ranges and empty nodes; CoNLL skips ``-DOCSTART-`` lines."""
-    sentences: list[list[int]] = []
-    current: list[int] = []
-    for number, line in enumerate(lines):
-        if not line.strip():
-            if current:
-                sentences.append(current)
-            current = []
-            continue
-        if conllu:
-            if line.startswith("#"):
-                continue
-            fields = line.split("\t")
-            if len(fields) != 10:
-                raise DataFormatError(name, number + 1, f"expected 10 columns, found {len(fields)}")
-            if fields[0].isdigit():
-                current.append(number)
-        elif line.split()[0] == DOCSTART:
-            if current:
-                sentences.append(current)
-            current = []
-        else:
-            if len(line.split()) <= token_column:
-                raise DataFormatError(name, number + 1, f"no token column {token_column}")
-            current.append(number)
-    if current:
-        sentences.append(current)
-    return sentences
-
-
 def tag_main(argv: list[str]) -> int:
-    """``nlptag tag BUNDLE [INPUT]``: tags raw text (one tokenised sentence per line), CoNLL
+    """tag text, CoNLL or CoNLL-U with a tagger bundle
+
+    ``nlptag tag BUNDLE [INPUT]``: tags raw text (one tokenised sentence per line), CoNLL
     columns or CoNLL-U. CoNLL-U comes back as CoNLL-U with the predicted tag in the tag column;
     CoNLL columns come back with the prediction as an extra last column (what conlleval reads);
     raw text gives ``token<TAB>tag`` lines (``--format conll``) or JSON lines (``jsonl``)."""
@@ -137,13 +139,13 @@ def tag_main(argv: list[str]) -> int:
         "--format", choices=["conll", "jsonl"], default="conll", help="output for raw text"
     )
     parser.add_argument("--text", action="append", help="a sentence to tag (repeatable)")
-    args = parser.parse_args(argv)
-    from nlptag.predictors import TagPredictor, load
+    args = parser.parse_intermixed_args(argv)
+    from nlptag.inference import TagPredictor, load
 
     predictor = load(args.bundle, args.backend)
     if not isinstance(predictor, TagPredictor):
         raise NlptagError(f"{args.bundle} is a {predictor.task} model, not a tagger")
-    lines = args.text if args.text else _read_lines(args.input)
+    lines = args.text if args.text else read_input_lines(args.input)
     name = args.input or "<stdin>"
     kind = args.input_format
     if kind == "auto":
@@ -161,13 +163,21 @@ def tag_main(argv: list[str]) -> int:
                     out.write("".join(f"{token}\t{tag}\n" for token, tag in pairs) + "\n")
             return 0
         conllu = kind == "conllu"
-        token_column = 1 if conllu else int(predictor.bundle.data.get("token_column", 0))
-        sentences = column_sentences(lines, conllu, name, token_column)
-        split = (lambda line: line.split("\t")) if conllu else str.split
-        tokens = [[split(lines[i])[token_column] for i in sentence] for sentence in sentences]
+        if conllu:
+            sentences = list(read_conllu(name, lines=lines, with_lines=True))
+        else:
+            token_column = int(predictor.bundle.data.get("token_column", 0))
+            sentences = list(
+                read_conll_columns(name, token_column, None, lines=lines, with_lines=True)
+            )
+        tokens = [sentence["tokens"] for sentence in sentences]
         results = _predict_with_progress(predictor, tokens, args.batch_size, show)
-        tags = {i: tag for s, r in zip(sentences, results) for i, tag in zip(s, r["tags"])}
-        column = CONLLU_TAG_COLUMN.get(predictor.bundle.data.get("tag_column", "upos"), 3)
+        tags = {
+            number - 1: tag
+            for sentence, result in zip(sentences, results)
+            for number, tag in zip(sentence["lines"], result["tags"])
+        }
+        column = CONLLU_COLUMN_INDEX.get(predictor.bundle.data.get("tag_column", "upos"), 3)
         for number, line in enumerate(lines):
             if conllu and number in tags:
                 fields = line.split("\t")
@@ -182,17 +192,19 @@ def tag_main(argv: list[str]) -> int:
 
 # --- nlptag classify ----------------------------------------------------------------------------
 def classify_main(argv: list[str]) -> int:
-    """``nlptag classify BUNDLE [INPUT]``: one text per line in (blank lines are skipped);
+    """label texts with a classifier bundle
+
+    ``nlptag classify BUNDLE [INPUT]``: one text per line in (blank lines are skipped);
     ``label<TAB>probability<TAB>text`` lines out."""
     parser = argparse.ArgumentParser(prog="nlptag classify", description=classify_main.__doc__)
     _common_arguments(parser)
-    args = parser.parse_args(argv)
-    from nlptag.predictors import ClassifierPredictor, load
+    args = parser.parse_intermixed_args(argv)
+    from nlptag.inference import ClassifierPredictor, load
 
     predictor = load(args.bundle, args.backend)
     if not isinstance(predictor, ClassifierPredictor):
         raise NlptagError(f"{args.bundle} is a {predictor.task} model, not a classifier")
-    texts = [line for line in _read_lines(args.input) if line.strip()]
+    texts = [line for line in read_input_lines(args.input) if line.strip()]
     results = _predict_with_progress(predictor, texts, args.batch_size, args.input is not None)
     with _output(args.output) as out:
         for text, result in zip(texts, results):
@@ -201,22 +213,24 @@ def classify_main(argv: list[str]) -> int:
 
 
 def translate_main(argv: list[str]) -> int:
-    """``nlptag translate BUNDLE [INPUT] [--beam N]``: one source sentence per line in, its
+    """translate sentences with a seq2seq bundle
+
+    ``nlptag translate BUNDLE [INPUT] [--beam N]``: one source sentence per line in, its
     translation per line out (a blank line gives a blank line)."""
     parser = argparse.ArgumentParser(prog="nlptag translate", description=translate_main.__doc__)
     _common_arguments(parser)
     parser.add_argument("--beam", type=int, default=None, help="beam size (default: the model's)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     if args.backend != "torch":
         raise NlptagError("translation models run in torch only (--backend torch)")
-    from nlptag.predictors import TranslationPredictor, load
+    from nlptag.inference import TranslationPredictor, load
 
     predictor = load(args.bundle)
     if not isinstance(predictor, TranslationPredictor):
         raise NlptagError(f"{args.bundle} is a {predictor.task} model, not a translation model")
     if args.beam is not None and args.beam < 1:
         raise NlptagError("--beam must be at least 1")
-    lines = _read_lines(args.input)
+    lines = read_input_lines(args.input)
     kept = [line for line in lines if line.strip()]
     results = _predict_with_progress(
         predictor, kept, args.batch_size, args.input is not None, beam_size=args.beam
@@ -229,7 +243,9 @@ def translate_main(argv: list[str]) -> int:
 
 
 def attention_main(argv: list[str]) -> int:
-    """``nlptag attention BUNDLE SENTENCE -o attention.png [--beam N]``: translates one sentence
+    """save a translation's attention as a PNG
+
+    ``nlptag attention BUNDLE SENTENCE -o attention.png [--beam N]``: translates one sentence
     and saves the attention weights as a heatmap (source subwords along x, output subwords
     along y); prints the translation."""
     parser = argparse.ArgumentParser(prog="nlptag attention", description=attention_main.__doc__)
@@ -238,8 +254,8 @@ def attention_main(argv: list[str]) -> int:
     parser.add_argument("-o", "--output", default="attention.png", help="PNG file to write")
     parser.add_argument("--beam", type=int, default=None, help="beam size (default: the model's)")
     args = parser.parse_args(argv)
-    from nlptag.attention_plot import save_attention_heatmap
-    from nlptag.predictors import TranslationPredictor, load
+    from nlptag.inference import TranslationPredictor, load
+    from nlptag.inference.plots import save_attention_heatmap
 
     predictor = load(args.bundle)
     if not isinstance(predictor, TranslationPredictor):
@@ -257,55 +273,51 @@ def attention_main(argv: list[str]) -> int:
     return 0
 
 
-# --- nlptag evaluate ----------------------------------------------------------------------------
-def evaluate(bundle_path: str | Path, file: str | Path) -> dict[str, float]:
-    """The task's test metrics on a labelled file, computed by the task module's own
-    ``test_step`` in a Lightning test loop fed by the bundle's data module (rebuilt from its
-    recorded hyperparameters and vocabularies): the numbers ``nlptag test`` gives."""
-    import logging
-
-    from pytorch_lightning import LightningDataModule, Trainer
-    from pytorch_lightning.cli import instantiate_module
-
-    from nlptag.bundle import open_bundle
-    from nlptag.inference import check_class_paths
-
-    bundle = open_bundle(bundle_path)
-    data = dict(bundle.data)
-    # translation reads FILE.<source> and FILE.<target> (FILE is a prefix); its data module
-    # names the files it cannot find
-    if "source_language" not in data and not Path(file).is_file():
-        raise NlptagError(f"{file} does not exist or is not a file")
-    check_class_paths(data, bundle.source)
-    if "bptt_steps" in data:  # a language model reads one text: it stands in for every split
-        data.update(dataset=None, train_file=str(file), validation_file=str(file))
-    data["test_file"] = str(file)
-    datamodule = instantiate_module(LightningDataModule, data)
-    datamodule.load_state_dict({**bundle.vocabularies, **bundle.tokenizers, **bundle.data_state})
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+# --- nlptag generate ---------------------------------------------------------------------------
+def _generate_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nlptag generate",
+        description="Sample text from a trained character language model; prints the prime "
+        "followed by the sampled characters.",
     )
-    trainer.test(bundle.build_module(), datamodule=datamodule, verbose=False)
-    return {
-        key: float(value)
-        for key, value in trainer.callback_metrics.items()
-        if key.startswith("test/")
-    }
-
-
-def evaluate_main(argv: list[str]) -> int:
-    """``nlptag evaluate BUNDLE FILE``: the task's metrics on a labelled file (the format the
-    model was trained on), as JSON on stdout, computed by the same code as ``nlptag test``."""
-    parser = argparse.ArgumentParser(prog="nlptag evaluate", description=evaluate_main.__doc__)
     parser.add_argument("bundle", help="a bundle directory from `nlptag export` (or a .ckpt)")
-    parser.add_argument("file", help="a labelled file")
-    args = parser.parse_args(argv)
-    metrics = evaluate(args.bundle, args.file)
-    print(json.dumps(metrics, indent=2, sort_keys=True))
+    parser.add_argument(
+        "--prime", default="\n", help="text read before sampling (default: a newline)"
+    )
+    parser.add_argument("--length", type=int, default=500, help="characters to sample")
+    parser.add_argument(
+        "--temperature", type=float, default=1.0, help="softmax temperature; 0 is greedy"
+    )
+    parser.add_argument("--top-k", type=int, default=None, help="sample among the k most likely")
+    parser.add_argument("--seed", type=int, default=None, help="seed for a reproducible sample")
+    return parser
+
+
+def generate_main(argv: list[str]) -> int:
+    """sample text from a character language model bundle
+
+    ``nlptag generate BUNDLE --prime TEXT --length N``: prints the prime followed by the
+    sampled characters."""
+    args = _generate_parser().parse_intermixed_args(argv)
+    if args.length < 0:
+        raise NlptagError("--length must be >= 0")
+    if not math.isfinite(args.temperature) or args.temperature < 0:
+        raise NlptagError(f"--temperature must be a finite number >= 0, got {args.temperature}")
+    if args.top_k is not None and args.top_k < 1:
+        raise NlptagError("--top-k must be at least 1")
+    if not args.prime:
+        raise NlptagError("--prime must not be empty")
+    from nlptag.inference import LanguageModelPredictor, load
+
+    predictor = load(args.bundle)
+    if not isinstance(predictor, LanguageModelPredictor):
+        raise NlptagError(f"{args.bundle} is a {predictor.task} model, not a language model")
+    (text,) = predictor.predict(
+        [args.prime],
+        length=args.length,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        seed=args.seed,
+    )
+    print(args.prime + text)
     return 0

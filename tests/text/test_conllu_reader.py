@@ -1,7 +1,7 @@
 import pytest
 
-from data_modules.conllu import read_conllu
 from nlptag.errors import DataFormatError
+from nlptag.text.readers import read_conllu
 
 SAMPLE = """# newdoc id = d1
 # sent_id = 1

@@ -1,10 +1,8 @@
-"""``nlptag export``: a checkpoint to a bundle (:mod:`nlptag.bundle`), optionally with an ONNX
-graph of the network and marked for int8 dynamic quantization."""
+"""Export: a checkpoint to a bundle (:mod:`nlptag.inference.bundle`), optionally with an ONNX
+graph of the network and marked for int8 dynamic quantization. Torch only: no Lightning."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -12,26 +10,25 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nlptag.bundle import Bundle, Quantization, open_bundle, write_bundle
 from nlptag.errors import NlptagError
-from nlptag.predictors import ScoringPredictor, onnx_session, predictor_class
+from nlptag.inference.bundle import Bundle, Quantization, open_bundle, write_bundle
+from nlptag.inference.predictors import ScoringPredictor, onnx_session, predictor_class
 
 ONNX_OPSET = 17
 
 
 class ScoreGraph(nn.Module):
-    """The part of a task module that is exported: (words, chars, lengths) -> scores, as the
-    predictor's ``scores`` computes them."""
+    """The part of a network that is exported: (words, chars, lengths) -> its ``scores``."""
 
-    def __init__(self, module: nn.Module, predictor: type[ScoringPredictor]) -> None:
+    def __init__(self, network: nn.Module) -> None:
         super().__init__()
-        self.module = module
-        self.predictor = predictor
+        self.network = network
 
     def forward(
         self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
-        return self.predictor.scores(self.module, words, chars, lengths)
+        """Scores (B, T, C) or (B, C) from words (B, T), chars (B, T, L), lengths (B,)."""
+        return self.network.scores(words, chars, lengths)
 
 
 def example_inputs(num_words: int, num_chars: int) -> tuple[torch.Tensor, ...]:
@@ -51,7 +48,7 @@ def export_onnx(bundle: Bundle, predictor: type[ScoringPredictor], path: Path) -
     """Write the network of ``bundle`` up to its scores as ONNX (legacy TorchScript exporter, which
     handles packed bidirectional RNNs), with dynamic batch, time and word-length axes; checked
     against torch on the tracing batch."""
-    graph = ScoreGraph(bundle.build_module(), predictor).eval()
+    graph = ScoreGraph(bundle.build_network()).eval()
     inputs = example_inputs(len(bundle.vocabularies["words"]), len(bundle.vocabularies["chars"]))
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow
@@ -83,14 +80,16 @@ def export(
     out_dir: str | Path,
     onnx: bool = False,
     quantize: Quantization | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Write the bundle of ``source`` (a checkpoint, or a bundle to re-export) to ``out_dir``."""
+    """Write the bundle of ``source`` (a checkpoint, or a bundle to re-export) to ``out_dir``;
+    a non-empty ``out_dir`` is refused unless ``overwrite``."""
     bundle = open_bundle(source)
     predictor = predictor_class(bundle)
-    bundle.build_module()  # fails here, not at load time, if the model cannot be rebuilt
+    bundle.build_network()  # fails here, not at load time, if the network cannot be rebuilt
     bundle.quantization = quantize
     if quantize is not None:
-        bundle.build_module()
+        bundle.build_network()
     with tempfile.TemporaryDirectory() as scratch:
         onnx_file = None
         if onnx:
@@ -98,28 +97,5 @@ def export(
                 raise NlptagError(f"--onnx: not available for the {predictor.task} task")
             onnx_file = Path(scratch) / "model.onnx"
             export_onnx(bundle, predictor, onnx_file)
-        write_bundle(bundle, out_dir, predictor.task, onnx_file)
+        write_bundle(bundle, out_dir, onnx_file, overwrite)
     return Path(out_dir)
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="nlptag export",
-        description="Write a self-contained bundle directory (model.safetensors, config.json, "
-        "vocabularies and tokenizers as JSON; nothing pickled) from a checkpoint.",
-    )
-    parser.add_argument("checkpoint", help="a .ckpt written by `nlptag fit` (or a bundle)")
-    parser.add_argument("out_dir", help="the bundle directory to write")
-    parser.add_argument(
-        "--onnx", action="store_true", help="also write model.onnx (taggers, classifiers)"
-    )
-    parser.add_argument(
-        "--quantize",
-        choices=["int8"],
-        help="run the bundle with int8 dynamic quantization of its LSTM/GRU/linear layers",
-    )
-    args = parser.parse_args(argv)
-    out = export(args.checkpoint, args.out_dir, args.onnx, args.quantize)
-    files = ", ".join(sorted(path.name for path in out.iterdir()))
-    print(f"bundle written to {out} ({files})", file=sys.stderr)
-    return 0

@@ -6,34 +6,17 @@ Shapes: ``B`` batch, ``T`` longest sentence (text) in tokens, ``L`` longest word
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 
 from nlptag.errors import NlptagError
-from nlptag.models.embeddings import PAD_INDEX
-from nlptag.models.seq2seq import BOS_ID, EOS_ID, PAD_ID
-from nlptag.vocabulary import Vocabulary
+from nlptag.text.specials import BOS_ID, EOS_ID, PAD_ID
+from nlptag.text.tokenize import normalize_word
+from nlptag.text.vocabulary import Vocabulary
 
-Tokenizer = Literal["whitespace", "regex"]
 if TYPE_CHECKING:
     from tokenizers import Tokenizer as SubwordTokenizer
-_DIGIT = re.compile(r"\d")
-
-
-def normalize_word(token: str, lowercase: bool = False, digits_to_zero: bool = False) -> str:
-    """The form looked up in the word vocabulary (characters always see the raw token)."""
-    if lowercase:
-        token = token.lower()
-    return _DIGIT.sub("0", token) if digits_to_zero else token
-
-
-def tokenize(text: str, tokenizer: Tokenizer, pattern: str, lowercase: bool) -> list[str]:
-    """Tokens of a text: split at whitespace, or every match of ``pattern`` (``regex``)."""
-    if lowercase:
-        text = text.lower()
-    return text.split() if tokenizer == "whitespace" else re.findall(pattern, text)
 
 
 def encode_sentence(
@@ -102,13 +85,12 @@ def pad_words(
     lengths = [len(example["word_ids"]) for example in examples]
     time = max(lengths)
     longest_word = max((len(w) for example in examples for w in example["char_ids"]), default=0)
-    padding_word = [PAD_INDEX] * longest_word
+    padding_word = [PAD_ID] * longest_word
     words = [
-        example["word_ids"] + [PAD_INDEX] * (time - len(example["word_ids"]))
-        for example in examples
+        example["word_ids"] + [PAD_ID] * (time - len(example["word_ids"])) for example in examples
     ]
     chars = [
-        [word + [PAD_INDEX] * (longest_word - len(word)) for word in example["char_ids"]]
+        [word + [PAD_ID] * (longest_word - len(word)) for word in example["char_ids"]]
         + [padding_word] * (time - len(example["char_ids"]))
         for example in examples
     ]
@@ -170,7 +152,9 @@ class TranslationBatch(NamedTuple):
     target (B, T) long: ``<s>`` + subword ids + ``</s>`` (B, 0 when predicting);
     target_lengths (B,) long, counting ``<s>`` and ``</s>`` (zeros when predicting);
     index (B,) long: each pair's line number in its split, counted from 0, so outputs made in
-    length-sorted batches can be matched with ``references(split)`` and put back in file order.
+    length-sorted batches can be put back in file order;
+    references: the raw target line of each pair, what BLEU scores the detokenised output
+    against (empty strings when predicting).
     """
 
     source: torch.Tensor
@@ -178,6 +162,7 @@ class TranslationBatch(NamedTuple):
     target: torch.Tensor
     target_lengths: torch.Tensor
     index: torch.Tensor
+    references: tuple[str, ...] = ()
 
 
 def collate_translation(examples: list[dict]) -> TranslationBatch:
@@ -194,6 +179,7 @@ def collate_translation(examples: list[dict]) -> TranslationBatch:
         target=torch.tensor(target, dtype=torch.long).view(len(examples), target_time),  # (B, 0)
         target_lengths=torch.tensor(target_lengths, dtype=torch.long),
         index=torch.tensor([example["index"] for example in examples], dtype=torch.long),
+        references=tuple(example.get("reference", "") for example in examples),
     )
 
 

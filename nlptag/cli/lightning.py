@@ -1,8 +1,8 @@
-"""The ``nlptag`` command: LightningCLI's fit/validate/test/predict plus nlptag's own tools."""
+"""LightningCLI's fit/validate/test/predict for every nlptag task: one parser, run directories,
+checkpoints by the task's main metric, and one-line errors."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -12,9 +12,9 @@ from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
-from nlptag.errors import NlptagError
-from nlptag.prediction_writer import PredictionWriter
-from nlptag.run_logger import TrainingClock
+from nlptag.callbacks.prediction_writer import PredictionWriter
+from nlptag.callbacks.run_logger import TrainingClock
+from nlptag.inference.checkpoints import load_checkpoint
 
 # Values derived from the data, linked into the model when both have them.
 DATA_TO_MODEL_LINKS = (
@@ -29,19 +29,6 @@ DATA_TO_MODEL_LINKS = (
     "target_vocab_size",
     "shared_vocabulary",
 )
-
-# nlptag's own commands beside LightningCLI's fit/validate/test/predict: name -> "module:function",
-# each function taking the remaining arguments and returning an exit status.
-TOOLS = {
-    "conlleval": ("nlptag.conlleval:main", "score a CoNLL prediction file like conlleval"),
-    "export": ("nlptag.export:main", "write a checkpoint as a bundle (safetensors + JSON)"),
-    "tag": ("nlptag.commands:tag_main", "tag text, CoNLL or CoNLL-U with a tagger bundle"),
-    "classify": ("nlptag.commands:classify_main", "label texts with a classifier bundle"),
-    "translate": ("nlptag.commands:translate_main", "translate sentences with a seq2seq bundle"),
-    "attention": ("nlptag.commands:attention_main", "save a translation's attention as a PNG"),
-    "generate": ("nlptag.generate:main", "sample text from a character language model bundle"),
-    "evaluate": ("nlptag.commands:evaluate_main", "a bundle's test metrics on a file, as JSON"),
-}
 
 
 class NlptagArgumentParser(LightningArgumentParser):
@@ -80,6 +67,17 @@ class NlptagCLI(LightningCLI):
             run=run,
         )
 
+    def _parse_ckpt_path(self) -> None:
+        """Lightning reads the model's hyperparameters from ``--ckpt_path`` and imports the
+        class paths they name: read the checkpoint safely and check them against the allow-list
+        first (a garbage or truncated file is one clear error, too)."""
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            ckpt_path = self.config[subcommand].get("ckpt_path")
+            if ckpt_path and Path(ckpt_path).is_file():
+                load_checkpoint(ckpt_path)  # checks every class path it holds
+        super()._parse_ckpt_path()
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for name in DATA_TO_MODEL_LINKS:
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
@@ -89,7 +87,7 @@ class NlptagCLI(LightningCLI):
         trainer = config.trainer
         if trainer.logger in (None, True):
             trainer.logger = {
-                "class_path": "nlptag.run_logger.RunLogger",
+                "class_path": "nlptag.callbacks.run_logger.RunLogger",
                 "init_args": {"save_dir": trainer.default_root_dir},
             }
 
@@ -131,44 +129,3 @@ class NlptagCLI(LightningCLI):
 
     def after_test(self) -> None:
         self._write_metrics("test/")
-
-
-_TOOLS_HELP = "nlptag tools (besides the Lightning subcommands below):\n" + "\n".join(
-    f"  {name:<12} {help_text}" for name, (_, help_text) in TOOLS.items()
-)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``nlptag`` console script."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if args and args[0] in TOOLS:
-            module_name, function_name = TOOLS[args[0]][0].split(":")
-            module = importlib.import_module(module_name)
-            return getattr(module, function_name)(args[1:])
-        if args and args[0] in ("-h", "--help"):
-            print(_TOOLS_HELP)
-        NlptagCLI(args=None if argv is None else args)
-    except Exception as error:  # noqa: BLE001 - only nlptag's own errors are reported briefly
-        cause = _nlptag_cause(error)
-        if cause is None:
-            raise
-        print(f"nlptag: error: {cause}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _nlptag_cause(error: BaseException | None) -> NlptagError | None:
-    """The NlptagError behind ``error``: itself, or one that jsonargparse wrapped while
-    instantiating a class from the config."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, NlptagError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,8 +3,7 @@ import itertools
 import pytest
 import torch
 
-from nlptag.metrics import extract_chunks
-from nlptag.tag_schemes import allowed_transitions, convert_tags
+from nlptag.text.schemes import allowed_transitions, convert_tags, extract_chunks
 
 # One sentence in the three schemes: PER PER (adjacent) O LOC-LOC O ORG
 SENTENCE = {

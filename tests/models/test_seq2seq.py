@@ -11,9 +11,13 @@ import torch
 from torch import nn
 
 from nlptag.metrics.bleu import CorpusBLEU, bleu_signature
+from nlptag.models.attention import AdditiveAttention, DotAttention, GeneralAttention
 from nlptag.models.encoders import RecurrentEncoder
 from nlptag.models.search import beam_search, greedy_search, length_penalty, strip_special
-from nlptag.models.seq2seq import BOS_ID, EOS_ID, PAD_ID, Attention, RecurrentDecoder, Seq2Seq
+from nlptag.models.seq2seq import RecurrentDecoder, Seq2Seq
+
+ATTENTION = {"additive": AdditiveAttention, "dot": DotAttention, "general": GeneralAttention}
+from nlptag.text.specials import BOS_ID, EOS_ID, PAD_ID
 
 
 def make_model(
@@ -26,7 +30,13 @@ def make_model(
         embedding_dim=16,
         encoder=lambda size: RecurrentEncoder(size, cell=cell, hidden_size=16, num_layers=1),
         decoder=lambda v, k: RecurrentDecoder(
-            v, k, embedding_dim=16, cell=cell, hidden_size=32, attention=attention, **decoder
+            v,
+            k,
+            embedding_dim=16,
+            cell=cell,
+            hidden_size=32,
+            attention=ATTENTION[attention],
+            **decoder,
         ),
         embedding_dropout=0.0,
     ).eval()
@@ -52,7 +62,7 @@ def sequence_log_prob(model: Seq2Seq, source: list[int], output: list[int]) -> f
 @pytest.mark.parametrize("kind", ["additive", "dot", "general"])
 def test_attention_ignores_padding(kind):
     torch.manual_seed(0)
-    attention = Attention(kind, 8, 8)
+    attention = ATTENTION[kind](8, 8)
     keys = torch.randn(1, 5, 8)
     padded = torch.cat([keys, torch.randn(1, 3, 8) * 100], dim=1)
     mask = torch.tensor([[True] * 5 + [False] * 3])
@@ -69,7 +79,7 @@ def test_attention_ignores_padding(kind):
 
 def test_dot_attention_needs_equal_sizes():
     with pytest.raises(ValueError, match="dot attention needs equal"):
-        Attention("dot", 8, 16)
+        DotAttention(8, 16)
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
@@ -212,7 +222,13 @@ def test_learns_to_reverse_sequences():
             size, cell="gru", hidden_size=32, num_layers=1, dropout=0.0
         ),
         decoder=lambda v, k: RecurrentDecoder(
-            v, k, embedding_dim=32, cell="gru", hidden_size=64, attention="additive", dropout=0.0
+            v,
+            k,
+            embedding_dim=32,
+            cell="gru",
+            hidden_size=64,
+            attention=AdditiveAttention,
+            dropout=0.0,
         ),
         embedding_dropout=0.0,
     )
@@ -251,7 +267,7 @@ def test_corpus_bleu_matches_sacrebleu_over_batches():
 
 
 def test_attention_heatmap_is_written(tmp_path):
-    from nlptag.attention_plot import save_attention_heatmap
+    from nlptag.inference.plots import save_attention_heatmap
 
     model = make_model()
     src, lengths = pad([[5, 6, 7, EOS_ID]])

@@ -10,7 +10,9 @@
 - ``language_model`` (:class:`LanguageModelPredictor`): primes -> generated text;
 - ``translation`` (:class:`TranslationPredictor`): sentences -> translations (and attention).
 
-Taggers and classifiers also run their network through onnxruntime (``backend="onnx"``) when the
+Predictors build the bundle's network (:mod:`nlptag.inference.build`) and run it with torch
+alone: no Lightning, torchmetrics or ``datasets``. Taggers and classifiers also run their network
+through onnxruntime (``backend="onnx"``) when the
 bundle has ``model.onnx``; decoding (softmax, CRF Viterbi and marginals) always runs in torch.
 
 Shapes: ``B`` batch, ``T`` time, ``L`` characters per word, ``C`` tags or labels.
@@ -23,10 +25,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from pytorch_lightning import LightningModule
+from torch import nn
 
-from nlptag.bundle import Bundle, open_bundle
-from nlptag.encoding import (
+from nlptag.errors import NlptagError
+from nlptag.inference.build import build
+from nlptag.inference.bundle import Bundle, open_bundle
+from nlptag.models.search import Search
+from nlptag.text.encoding import (
     collate_classification,
     collate_tagging,
     collate_translation,
@@ -34,11 +39,11 @@ from nlptag.encoding import (
     encode_sentence,
     encode_source,
     encode_text,
-    tokenize,
 )
-from nlptag.errors import NlptagError
-from nlptag.metrics.entity_f1 import extract_chunks
-from nlptag.vocabulary import UNK, Vocabulary
+from nlptag.text.schemes import PREFIXES, convert_tags, extract_chunks
+from nlptag.text.specials import UNK
+from nlptag.text.tokenize import tokenize
+from nlptag.text.vocabulary import Vocabulary
 
 Backend = Literal["torch", "onnx"]
 Sentence = str | Sequence[str]
@@ -55,16 +60,20 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[l
 
 
 class Predictor:
-    """A task module and its vocabularies, ready to predict. Subclasses set ``task`` (the name in
-    ``config.json``) and ``module_class`` (the task module's class path)."""
+    """A network and its vocabularies, ready to predict. Subclasses set ``task`` (the name in
+    ``config.json``)."""
 
     task: ClassVar[str]
-    module_class: ClassVar[str]
 
-    def __init__(self, bundle: Bundle, module: LightningModule, session: Any = None) -> None:
+    def __init__(self, bundle: Bundle, network: nn.Module, session: Any = None) -> None:
         self.bundle = bundle
-        self.module = module
+        self.network = network
         self.session = session  # an onnxruntime.InferenceSession, or None for torch
+
+    @property
+    def labels(self) -> list[str] | None:
+        """The tags or labels the model predicts, in id order (``None`` for generation)."""
+        return self.bundle.labels
 
     def predict(self, inputs: Sequence[Any], batch_size: int = 64) -> list:
         raise NotImplementedError
@@ -77,22 +86,17 @@ class ScoringPredictor(Predictor):
     score_axes: ClassVar[dict[int, str]]
     """Dynamic axes of the scores, for the ONNX export."""
 
-    def __init__(self, bundle: Bundle, module: LightningModule, session: Any = None) -> None:
-        super().__init__(bundle, module, session)
+    def __init__(self, bundle: Bundle, network: nn.Module, session: Any = None) -> None:
+        super().__init__(bundle, network, session)
         self.words = Vocabulary(bundle.vocabularies["words"])
         self.chars = Vocabulary(bundle.vocabularies["chars"])
         self.max_word_length = int(bundle.data.get("max_word_length", 30))
 
-    @staticmethod
-    def scores(
-        module: LightningModule, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor
-    ) -> torch.Tensor:
-        """Scores from words (B, T), chars (B, T, L), lengths (B,)."""
-        raise NotImplementedError
-
     def run(self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Scores from words (B, T), chars (B, T, L), lengths (B,): the network's ``scores``,
+        in torch or in its ONNX graph."""
         if self.session is None:
-            return self.scores(self.module, words, chars, lengths)
+            return self.network.scores(words, chars, lengths)
         feed = {"words": words.numpy(), "chars": chars.numpy(), "lengths": lengths.numpy()}
         return torch.from_numpy(self.session.run(None, feed)[0])
 
@@ -101,23 +105,18 @@ class TagPredictor(ScoringPredictor):
     """Tags each token of each sentence (strings are split at whitespace)."""
 
     task = "tagging"
-    module_class = "nlptag.tasks.tagging.SequenceTagger"
     score_axes = {0: "batch", 1: "time"}
 
-    def __init__(self, bundle: Bundle, module: LightningModule, session: Any = None) -> None:
-        super().__init__(bundle, module, session)
+    def __init__(self, bundle: Bundle, network: nn.Module, session: Any = None) -> None:
+        super().__init__(bundle, network, session)
+        self.tag_names = list(network.tag_names)
         self.lowercase = bool(bundle.data.get("lowercase", False))
         self.digits_to_zero = bool(bundle.data.get("digits_to_zero", False))
-
-    @staticmethod
-    def scores(module, words, chars, lengths):
-        """Tag scores (B, T, C): the tagging head's logits or CRF emissions."""
-        return module.head(module.encoder(module.embedder(words, chars), lengths))
 
     def result(self, tokens: list[str], tags: list[int], confidences: list[float]) -> dict:
         return {
             "tokens": tokens,
-            "tags": [self.module.tag_names[t] for t in tags],
+            "tags": [self.tag_names[t] for t in tags],
             "confidences": confidences,
         }
 
@@ -144,7 +143,7 @@ class TagPredictor(ScoringPredictor):
                 ]
             )
             scores = self.run(batch.words, batch.chars, batch.lengths)
-            prediction = self.module.head.decode_scores(scores, batch.mask)
+            prediction = self.network.head.decode_scores(scores, batch.mask)
             for i, tags, confidences, length in zip(
                 batch_indices,
                 prediction.tags.tolist(),
@@ -159,13 +158,26 @@ class EntityPredictor(TagPredictor):
     """Tags in the data's scheme and the entities they make."""
 
     task = "ner"
-    module_class = "nlptag.tasks.ner.EntityTagger"
+
+    @property
+    def labels(self) -> list[str]:
+        """The tags of the data's scheme (the model may work in another, e.g. IOBES)."""
+        types = sorted({tag.split("-", 1)[1] for tag in self.tag_names if "-" in tag})
+        prefixes = sorted(PREFIXES[self.bundle.options["data_scheme"]])
+        return ["O", *(f"{prefix}-{type_}" for type_ in types for prefix in prefixes)]
+
+    def to_data_scheme(self, tag_ids: list[int]) -> list[str]:
+        """Tag ids in the model's scheme -> tag strings in the data's scheme."""
+        options = self.bundle.options
+        return convert_tags(
+            [self.tag_names[t] for t in tag_ids], options["tag_scheme"], options["data_scheme"]
+        )
 
     def result(self, tokens: list[str], tags: list[int], confidences: list[float]) -> dict:
         """``{"tokens", "tags", "confidences", "entities"}``; each entity has ``type``, token
         span ``start``/``end`` (end exclusive), ``text`` and ``confidence`` (the mean of its
         tokens' confidences, as ``EntityTagger.predict_step`` computes it)."""
-        data_tags = self.module.to_data_scheme(tags)
+        data_tags = self.to_data_scheme(tags)
         entities = [
             {
                 "type": type_,
@@ -188,23 +200,15 @@ class ClassifierPredictor(ScoringPredictor):
     """Labels texts; strings are tokenised as the data module did in training."""
 
     task = "classification"
-    module_class = "nlptag.tasks.classification.SequenceClassifier"
     score_axes = {0: "batch"}
 
-    def __init__(self, bundle: Bundle, module: LightningModule, session: Any = None) -> None:
-        super().__init__(bundle, module, session)
+    def __init__(self, bundle: Bundle, network: nn.Module, session: Any = None) -> None:
+        super().__init__(bundle, network, session)
         data = bundle.data
         self.tokenizer = data.get("tokenizer", "whitespace")
         self.token_pattern = data.get("token_pattern", r"\w+|[^\w\s]")
         self.lowercase = bool(data.get("lowercase", False))
         self.max_length = data.get("max_length")
-
-    @staticmethod
-    def scores(module, words, chars, lengths):
-        """Label logits (B, C)."""
-        mask = torch.arange(words.size(1), device=words.device).unsqueeze(0) < lengths.unsqueeze(1)
-        features = module.encoder(module.embedder(words, chars), lengths)
-        return module.output(module.pooling(features, mask))
 
     def tokens(self, text: Sentence) -> list[str]:
         if isinstance(text, str):
@@ -218,7 +222,7 @@ class ClassifierPredictor(ScoringPredictor):
         texts = [self.tokens(text) for text in inputs]
         if any(not tokens for tokens in texts):
             raise NlptagError("cannot classify an empty text")
-        labels = self.module.label_names
+        labels = self.labels
         results: list[dict | None] = [None] * len(texts)
         for batch_indices in length_sorted_batches([len(t) for t in texts], batch_size):
             batch = collate_classification(
@@ -244,7 +248,10 @@ class LanguageModelPredictor(Predictor):
     """Samples text after each prime from a character language model."""
 
     task = "language_model"
-    module_class = "nlptag.tasks.language_model.CharLanguageModel"
+
+    def __init__(self, bundle: Bundle, network: nn.Module, session: Any = None) -> None:
+        super().__init__(bundle, network, session)
+        self.vocabulary = Vocabulary(bundle.vocabularies["chars"])
 
     def predict(
         self,
@@ -265,7 +272,7 @@ class LanguageModelPredictor(Predictor):
             generator.manual_seed(seed)
         else:
             generator.seed()
-        vocabulary = self.module.vocabulary
+        vocabulary = self.vocabulary
         results: list[str | None] = [None] * len(inputs)
         for batch_indices in length_sorted_batches([len(p) for p in inputs], batch_size):
             groups: dict[int, list[int]] = {}
@@ -273,7 +280,7 @@ class LanguageModelPredictor(Predictor):
                 groups.setdefault(len(inputs[i]), []).append(i)
             for group in groups.values():
                 primes = torch.tensor([vocabulary.ids(inputs[i]) for i in group])  # (B, P)
-                produced = self.module.network.generate(
+                produced = self.network.generate(
                     primes, length, temperature, top_k, generator, banned=[vocabulary.id(UNK)]
                 )
                 for i, ids in zip(group, produced.tolist()):
@@ -285,12 +292,12 @@ class TranslationPredictor(Predictor):
     """Translates sentences with the bundle's subword tokenizers and the module's search."""
 
     task = "translation"
-    module_class = "nlptag.tasks.translation.Translator"
 
-    def __init__(self, bundle: Bundle, module: LightningModule, session: Any = None) -> None:
+    def __init__(self, bundle: Bundle, network: nn.Module, session: Any = None) -> None:
         if session is not None:
             raise NlptagError("translation models run in torch only (no ONNX export)")
-        super().__init__(bundle, module, session)
+        super().__init__(bundle, network, session)
+        self.search: Search = build(bundle.options["search"], bundle.source)
         from tokenizers import Tokenizer
 
         self.source_tokenizer = Tokenizer.from_str(bundle.tokenizers["source_tokenizer"])
@@ -315,7 +322,8 @@ class TranslationPredictor(Predictor):
         results: list[str | None] = [None] * len(encoded)
         for indices in length_sorted_batches([len(ids) for ids in encoded], batch_size):
             batch = self._batch(encoded, indices)
-            for i, ids in zip(indices, self.module.translate_ids(batch, beam_size)):
+            best = self.search.best(self.network, batch.source, batch.source_lengths, beam_size)
+            for i, ids in zip(indices, best):
                 results[i] = decode_subwords(self.target_tokenizer, ids)
         return results
 
@@ -325,7 +333,10 @@ class TranslationPredictor(Predictor):
         the subwords on both sides (``</s>`` included) and the attention weights (N, S) of the
         best hypothesis, one row per output subword."""
         encoded = self._encode([sentence])
-        ((ids, weights),) = self.module.attention(self._batch(encoded, [0]), beam_size)
+        batch = self._batch(encoded, [0])
+        ((ids, weights),) = self.search.best_with_attention(
+            self.network, batch.source, batch.source_lengths, beam_size
+        )
         return {
             "translation": decode_subwords(self.target_tokenizer, ids),
             "source_tokens": [self.source_tokenizer.id_to_token(i) for i in encoded[0]],
@@ -348,16 +359,11 @@ PREDICTORS: dict[str, type[Predictor]] = {
 
 
 def predictor_class(bundle: Bundle) -> type[Predictor]:
-    """The predictor for the bundle's task module."""
-    for predictor in PREDICTORS.values():
-        if predictor.module_class == bundle.class_path:
-            if bundle.task not in (None, predictor.task):
-                raise NlptagError(
-                    f"{bundle.source}: task {bundle.task!r} does not match {bundle.class_path}"
-                )
-            return predictor
-    known = ", ".join(p.module_class for p in PREDICTORS.values())
-    raise NlptagError(f"{bundle.source}: no predictor for {bundle.class_path} (supported: {known})")
+    """The predictor for the bundle's task."""
+    if bundle.task not in PREDICTORS:
+        known = ", ".join(PREDICTORS)
+        raise NlptagError(f"{bundle.source}: no predictor for task {bundle.task!r} ({known})")
+    return PREDICTORS[bundle.task]
 
 
 def onnx_session(path: Path, threads: int | None = None) -> Any:
@@ -388,4 +394,4 @@ def load(path: str | Path, backend: Backend = "torch", threads: int | None = Non
         session = onnx_session(bundle.onnx, threads)
     elif backend != "torch":
         raise NlptagError(f"unknown backend {backend!r}; expected torch or onnx")
-    return predictor(bundle, bundle.build_module(), session)
+    return predictor(bundle, bundle.build_network(), session)

@@ -1,6 +1,6 @@
 import pytest
 
-from nlptag.vocabulary import PAD, UNK, Vocabulary
+from nlptag.text.vocabulary import PAD, UNK, Vocabulary
 
 
 def test_specials_first_then_by_frequency_with_min_freq():

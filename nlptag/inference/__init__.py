@@ -1,0 +1,26 @@
+"""Inference with torch alone: bundles, checkpoint reading, predictors and export.
+
+Nothing in this package imports Lightning, torchmetrics, ``datasets`` or sacreBLEU: a bundle's
+network is built from its spec (:mod:`nlptag.inference.build`) with classes of the allow-list
+(:mod:`nlptag.inference.allowlist`) and run by the predictor of its task.
+"""
+
+from nlptag.inference.predictors import (
+    ClassifierPredictor,
+    EntityPredictor,
+    LanguageModelPredictor,
+    Predictor,
+    TagPredictor,
+    TranslationPredictor,
+    load,
+)
+
+__all__ = [
+    "ClassifierPredictor",
+    "EntityPredictor",
+    "LanguageModelPredictor",
+    "Predictor",
+    "TagPredictor",
+    "TranslationPredictor",
+    "load",
+]
