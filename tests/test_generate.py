@@ -32,7 +32,8 @@ def checkpoint(tmp_path_factory) -> Path:
             "6",
             "--trainer.callbacks",
             "[{class_path: nlptag.callbacks.samples.SampleText, init_args: {every_n_steps: 3}},"
-            " {class_path: nlptag.callbacks.gradient_flow.GradientFlow, init_args: {every_n_steps: 3}}]",
+            " {class_path: nlptag.callbacks.gradient_flow.GradientFlow,"
+            " init_args: {every_n_steps: 3}}]",
             "--data.dataset",
             "null",
             "--data.train_file",

@@ -15,9 +15,9 @@ from nlptag.models.attention import AdditiveAttention, DotAttention, GeneralAtte
 from nlptag.models.encoders import RecurrentEncoder
 from nlptag.models.search import beam_search, greedy_search, length_penalty, strip_special
 from nlptag.models.seq2seq import RecurrentDecoder, Seq2Seq
+from nlptag.text.specials import BOS_ID, EOS_ID, PAD_ID
 
 ATTENTION = {"additive": AdditiveAttention, "dot": DotAttention, "general": GeneralAttention}
-from nlptag.text.specials import BOS_ID, EOS_ID, PAD_ID
 
 
 def make_model(
