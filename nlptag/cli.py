@@ -41,6 +41,7 @@ TOOLS = {
     "attention": ("nlptag.commands:attention_main", "save a translation's attention as a PNG"),
     "generate": ("nlptag.generate:main", "sample text from a character language model bundle"),
     "evaluate": ("nlptag.commands:evaluate_main", "a bundle's test metrics on a file, as JSON"),
+    "serve": ("nlptag.serving.cli:serve_main", "serve bundles over HTTP (JSON API, web demo)"),
 }
 
 
