@@ -1,6 +1,7 @@
 """Load test of ``nlptag serve``: throughput and latency with micro-batching on and off.
 
-    python -m benchmarks.serve_load BUNDLE --test-file ../shared/data/ud_en_ewt/en_ewt-ud-test.conllu \
+    python -m benchmarks.serve_load BUNDLE \
+        --test-file ../shared/data/ud_en_ewt/en_ewt-ud-test.conllu \
         --out benchmarks/results/serve_load.md
 
 Starts the server on a free 127.0.0.1 port (one process per mode: ``--max-batch-size 32`` and
@@ -210,9 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     by_key = {(r["mode"], r["clients"]): r for r in rows}
     lines.append("")
     for clients in args.clients:
-        ratio = by_key["micro-batched", clients]["throughput"] / by_key["unbatched", clients][
-            "throughput"
-        ]
+        ratio = (
+            by_key["micro-batched", clients]["throughput"]
+            / by_key["unbatched", clients]["throughput"]
+        )
         lines.append(f"- {clients} clients: micro-batched / unbatched throughput = {ratio:.2f}x")
     text = "\n".join(lines) + "\n"
     print(text)

@@ -332,10 +332,13 @@ def create_app(
             status = "422"
             state.metrics.errors.inc(name, "invalid_input")
             raise ApiError(422, "invalid_input", str(error)) from error
-        except Exception:
+        except Exception as error:
+            # answered here, not re-raised: an exception escaping to uvicorn would also close
+            # the client's keep-alive connection
             status = "500"
             state.metrics.errors.inc(name, "internal")
-            raise
+            log.error("%s: prediction failed", name, exc_info=error)
+            raise ApiError(500, "internal", "internal server error") from error
         finally:
             state.metrics.requests.inc(name, status)
             state.metrics.latency.observe(time.perf_counter() - start, name)

@@ -123,7 +123,9 @@ class ServerMetrics:
             "nlptag_requests_total", "Predict requests by model and HTTP status.", ("model", "code")
         )
         self.errors = Counter(
-            "nlptag_errors_total", "Predict requests that failed, by model and kind.", ("model", "kind")
+            "nlptag_errors_total",
+            "Predict requests that failed, by model and kind.",
+            ("model", "kind"),
         )
         self.batch_size = Histogram(
             "nlptag_batch_size", "Inputs per forward pass.", BATCH_BUCKETS, ("model",)

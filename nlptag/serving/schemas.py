@@ -31,8 +31,9 @@ class Parameters(BaseModel):
         None, ge=1, description="language_model: sample among the k likeliest characters"
     )
     seed: int | None = Field(
-        None, description="language_model: makes the sample reproducible (such requests are"
-        " never batched with others)"
+        None,
+        description="language_model: makes the sample reproducible (such requests are"
+        " never batched with others)",
     )
 
 

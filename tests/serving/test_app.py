@@ -44,7 +44,9 @@ def predictors(bundles):
 
 
 def predict(client, name, inputs, **parameters):
-    return client.post(f"/v1/models/{name}/predict", json={"inputs": inputs, "parameters": parameters})
+    return client.post(
+        f"/v1/models/{name}/predict", json={"inputs": inputs, "parameters": parameters}
+    )
 
 
 @pytest.mark.parametrize("task", ["tagging", "ner", "classification", "translation"])
@@ -56,7 +58,9 @@ def test_outputs_are_the_predictors(client, predictors, task):
 
 def test_parameters_reach_the_predictor(client, predictors):
     lm = predict(client, "language_model", ["All", "Sp"], length=20, seed=3, temperature=0.7)
-    expected = predictors["language_model"].predict(["All", "Sp"], length=20, seed=3, temperature=0.7)
+    expected = predictors["language_model"].predict(
+        ["All", "Sp"], length=20, seed=3, temperature=0.7
+    )
     assert lm.json() == {"outputs": expected} and [len(t) for t in expected] == [20, 20]
     greedy = predict(client, "translation", INPUTS["translation"], beam=1)
     assert greedy.json()["outputs"] == predictors["translation"].predict(
@@ -102,8 +106,18 @@ def test_model_list(client, bundles, predictors):
         ("tagging", {"inputs": ["a " * 13]}, 413, "too_many_tokens"),
         ("language_model", {"inputs": [["A", "l"]]}, 422, "invalid_input"),
         ("language_model", {"inputs": [""]}, 422, "invalid_input"),
-        ("language_model", {"inputs": ["A"], "parameters": {"length": 51}}, 422, "invalid_parameter"),
-        ("language_model", {"inputs": ["A"], "parameters": {"temperature": 0}}, 422, "invalid_request"),
+        (
+            "language_model",
+            {"inputs": ["A"], "parameters": {"length": 51}},
+            422,
+            "invalid_parameter",
+        ),
+        (
+            "language_model",
+            {"inputs": ["A"], "parameters": {"temperature": 0}},
+            422,
+            "invalid_request",
+        ),
         ("translation", {"inputs": ["eins"], "parameters": {"beam": 17}}, 422, "invalid_parameter"),
     ],
 )
@@ -152,7 +166,9 @@ def test_a_model_that_raises_answers_500_without_a_trace(bundles, predictors):
         wait_ready(test_client)
         response = predict(test_client, "broken", ["a b"])
         assert response.status_code == 500
-        assert response.json() == {"error": {"type": "internal", "message": "internal server error"}}
+        assert response.json() == {
+            "error": {"type": "internal", "message": "internal server error"}
+        }
         assert "secret" not in response.text
         good = predict(test_client, "tagging", ["The dog runs ."])
         assert good.json()["outputs"] == predictors["tagging"].predict(["The dog runs ."])

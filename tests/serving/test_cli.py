@@ -25,7 +25,9 @@ def test_models_are_named_after_their_directory(tmp_path):
     run = tmp_path / "demo" / "checkpoints"
     run.mkdir(parents=True)
     (run / "best.ckpt").write_bytes(b"")
-    sources = model_sources([str(tmp_path / "pos"), str(run / "best.ckpt"), f"x={tmp_path / 'pos'}"])
+    sources = model_sources(
+        [str(tmp_path / "pos"), str(run / "best.ckpt"), f"x={tmp_path / 'pos'}"]
+    )
     assert sources == {"pos": tmp_path / "pos", "demo": run / "best.ckpt", "x": tmp_path / "pos"}
     with pytest.raises(SystemExit, match="two models named 'pos'"):
         model_sources([str(tmp_path / "pos"), str(tmp_path / "pos")])
@@ -35,7 +37,10 @@ def test_models_are_named_after_their_directory(tmp_path):
 
 
 def test_the_serving_modules_import_no_training_library():
-    code = "import sys, nlptag.serving.app, nlptag.serving.cli; print([m for m in %r if m in sys.modules])"
+    code = (
+        "import sys, nlptag.serving.app, nlptag.serving.cli;"
+        " print([m for m in %r if m in sys.modules])"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code % (HEAVY,)], capture_output=True, text=True, cwd=REPO
     )
