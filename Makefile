@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test test-slow lint format clean
+.PHONY: setup demo serve test test-slow lint format clean
 
 setup: $(VENV)/.installed
 
@@ -19,6 +19,15 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/nlptag fit --config configs/demo.yaml --trainer.default_root_dir runs/demo
 	$(VENV)/bin/nlptag tag runs/demo/checkpoints/best.ckpt --text "The quick brown fox jumps over the lazy dog ."
+
+# `make serve`: the demo tagger (train it first with `make demo`) behind `nlptag serve` on
+# http://127.0.0.1:8000 (web demo at /, OpenAPI page at /docs).
+runs/bundles/demo/config.json: runs/demo/checkpoints/best.ckpt
+	$(VENV)/bin/nlptag export runs/demo/checkpoints/best.ckpt runs/bundles/demo
+
+serve: setup runs/bundles/demo/config.json
+	$(PY) -m pip install -e ".[serve]"
+	$(VENV)/bin/nlptag serve runs/bundles/demo
 
 test: setup
 	$(PY) -m pytest -q

@@ -64,9 +64,8 @@ for name in which:
         elif name == "ner":
             r = p.predict(conll_words(f"{D}/conll2003/eng.testb"), batch_size=64)
         elif name == "sst2":
-            texts = [
-                l.rstrip("\n").split("\t")[0] for l in open(f"{D}/sst2/dev.tsv", encoding="utf-8")
-            ][1:]
+            rows = open(f"{D}/sst2/dev.tsv", encoding="utf-8").read().splitlines()
+            texts = [row.split("\t")[0] for row in rows[1:]]
             r = p.predict(texts, batch_size=64)
         elif name == "mt":
             src = (

@@ -19,6 +19,7 @@ from nlptag.cli.predict import (
     translate_main,
 )
 from nlptag.errors import NlptagError
+from nlptag.serving.cli import serve_main
 
 Tool = Callable[[list[str]], int]
 TOOLS: dict[str, Tool] = {
@@ -30,6 +31,7 @@ TOOLS: dict[str, Tool] = {
     "attention": attention_main,
     "generate": generate_main,
     "evaluate": evaluate_main,
+    "serve": serve_main,
 }
 """nlptag's own commands beside LightningCLI's: each takes the remaining arguments and returns
 an exit status; the first line of its docstring is its help line."""
