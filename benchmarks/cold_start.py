@@ -47,14 +47,18 @@ def commands(bundle: str) -> dict[str, list[str]]:
 
 
 def wall(command: list[str], env: dict[str, str]) -> float:
+    """Wall seconds of one run, started in the checkout that ``PYTHONPATH`` names (the working
+    directory comes first on ``sys.path``)."""
     start = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    cwd = env["PYTHONPATH"]
+    subprocess.run(command, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle", help="a bundle directory (or checkpoint) to predict with")
+    parser.add_argument("--out", help="also write the table to this file")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--before-tree", help="another nlptag checkout to time beside this one")
     args = parser.parse_args()
@@ -79,13 +83,18 @@ def main() -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here
     ).stdout.strip()
-    print(f"# cold start, {today()}, {cpu}, {os.cpu_count()} cores, commit {commit}")
-    print(f"# median of {args.repeat} runs each, wall seconds; bundle {args.bundle}")
-    print("| code | command | seconds | ratio to `import torch` |")
-    print("| --- | --- | ---: | ---: |")
+    lines = [
+        f"# cold start, {today()}, {cpu}, {os.cpu_count()} cores, commit {commit}",
+        f"# median of {args.repeat} runs each, wall seconds; bundle {args.bundle}",
+        "| code | command | seconds | ratio to `import torch` |",
+        "| --- | --- | ---: | ---: |",
+    ]
     for (variant, name), times in runs.items():
         median = statistics.median(times)
-        print(f"| {variant} | `{name}` | {median:.2f} | {median / torch_time:.2f} |")
+        lines.append(f"| {variant} | `{name}` | {median:.2f} | {median / torch_time:.2f} |")
+    print("\n".join(lines))
+    if args.out:
+        Path(args.out).write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

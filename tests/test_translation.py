@@ -170,7 +170,7 @@ def test_attention_heatmap_from_the_command_line(trained, tmp_path, capsys):
 
 
 def test_translation_bundle_loads_without_unpickling(trained, tmp_path):
-    from tests.test_export import SAFE_LOAD
+    from tests.inference.test_export import SAFE_LOAD
 
     _, best = trained
     assert main(["export", str(best), str(tmp_path / "bundle")]) == 0

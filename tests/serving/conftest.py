@@ -13,9 +13,8 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e .[serve]")
 
-from nlptag.inference.export import export  # noqa: E402
-
 from nlptag.cli import main  # noqa: E402
+from nlptag.inference.export import export  # noqa: E402
 from tests.test_translation import CONFIG, write_pairs  # noqa: E402
 
 

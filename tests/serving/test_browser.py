@@ -12,9 +12,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from nlptag.inference.export import export
 
 import nlptag
+from nlptag.inference.export import export
 from nlptag.serving.app import create_app
 from tests.conftest import REPO
 from tests.serving.conftest import running_server
