@@ -1,10 +1,9 @@
 """Attention of a decoder state over encoder outputs: one small module per scoring function.
 
 Every attention has the same interface: ``project_keys`` once per source, then ``forward`` per
-decoder step, so the decoder and the search never ask which kind they hold.
-
-Shapes: ``B`` batch, ``S`` source length, ``Q`` query size, ``K`` key size, ``A`` projected
-key size.
+decoder step, so the decoder and the search never ask which kind they hold. The query is the
+decoder's top state (B, H); keys and values are the encoder outputs (B, S, F). Shape letters as in
+:mod:`nlptag.models`.
 """
 
 from __future__ import annotations
@@ -19,11 +18,26 @@ class Attention(nn.Module):
     """Base: softmax over the unmasked source positions of ``scores``; subclasses score."""
 
     def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
-        """Key projections computed once per source: keys (B, S, K) -> (B, S, A)."""
+        """Key projections, computed once per source (the base keeps the keys as they are).
+
+        Args:
+            keys: encoder outputs (B, S, F).
+
+        Returns:
+            Projected keys (B, S, A).
+        """
         return keys
 
     def scores(self, query: torch.Tensor, projected_keys: torch.Tensor) -> torch.Tensor:
-        """Unnormalised scores (B, S) of query (B, Q) against projected keys (B, S, A)."""
+        """Unnormalised attention scores of one query against every source position.
+
+        Args:
+            query: decoder state (B, H).
+            projected_keys: output of :meth:`project_keys` (B, S, A).
+
+        Returns:
+            Scores (B, S).
+        """
         raise NotImplementedError
 
     def forward(
@@ -33,8 +47,18 @@ class Attention(nn.Module):
         values: torch.Tensor,
         mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Query (B, Q), projected_keys (B, S, A), values (B, S, K), mask (B, S) bool ->
-        context (B, K), weights (B, S) summing to 1 over the unmasked positions."""
+        """Attend from the query over the unmasked source positions.
+
+        Args:
+            query: decoder state (B, H).
+            projected_keys: output of :meth:`project_keys` (B, S, A).
+            values: encoder outputs (B, S, F).
+            mask: (B, S) bool, True at real source tokens.
+
+        Returns:
+            The context vector (B, F) and the attention weights (B, S), which sum to 1 over the
+            unmasked positions and are 0 elsewhere.
+        """
         scores = self.scores(query, projected_keys).masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=-1)
         context = torch.bmm(weights.unsqueeze(1), values).squeeze(1)
@@ -45,9 +69,9 @@ class AdditiveAttention(Attention):
     """Bahdanau et al. (2015): ``v^T tanh(W q + U k)``.
 
     Args:
-        query_size: decoder state size Q (given by the decoder).
-        key_size: encoder output size K (given by the decoder).
-        hidden_size: size of the tanh layer (default: the query size).
+        query_size: decoder state size H (given by the decoder).
+        key_size: encoder output size F (given by the decoder).
+        hidden_size: size A of the tanh layer; None (the default) means the query size H.
     """
 
     def __init__(self, query_size: int, key_size: int, hidden_size: int | None = None) -> None:
@@ -58,21 +82,36 @@ class AdditiveAttention(Attention):
         self.energy_layer = nn.Linear(hidden_size, 1, bias=False)
 
     def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
-        """U k: (B, S, K) -> (B, S, A)."""
+        """The key half of the tanh layer, ``U k``.
+
+        Args:
+            keys: encoder outputs (B, S, F).
+
+        Returns:
+            Projected keys (B, S, A).
+        """
         return self.key_layer(keys)
 
     def scores(self, query: torch.Tensor, projected_keys: torch.Tensor) -> torch.Tensor:
-        """v^T tanh(W q + U k): (B, S)."""
+        """Scores ``v^T tanh(W q + U k)``.
+
+        Args:
+            query: decoder state (B, H).
+            projected_keys: ``U k`` (B, S, A).
+
+        Returns:
+            Scores (B, S).
+        """
         energy = torch.tanh(self.query_layer(query).unsqueeze(1) + projected_keys)
         return self.energy_layer(energy).squeeze(2)
 
 
 class DotAttention(Attention):
-    """Luong et al. (2015) ``dot``: ``q^T k``; needs query size == key size.
+    """Luong et al. (2015) ``dot``: ``q^T k``; needs query size == key size (H == F, so A == F).
 
     Args:
-        query_size: decoder state size Q (given by the decoder).
-        key_size: encoder output size K (given by the decoder); must equal ``query_size``.
+        query_size: decoder state size H (given by the decoder).
+        key_size: encoder output size F (given by the decoder); must equal ``query_size``.
     """
 
     def __init__(self, query_size: int, key_size: int) -> None:
@@ -84,16 +123,24 @@ class DotAttention(Attention):
             )
 
     def scores(self, query: torch.Tensor, projected_keys: torch.Tensor) -> torch.Tensor:
-        """q^T k: (B, S)."""
+        """Scores ``q^T k``.
+
+        Args:
+            query: decoder state (B, H).
+            projected_keys: keys (B, S, A) with A == H.
+
+        Returns:
+            Scores (B, S).
+        """
         return torch.bmm(projected_keys, query.unsqueeze(2)).squeeze(2)
 
 
 class GeneralAttention(DotAttention):
-    """Luong et al. (2015) ``general``: ``q^T W k``.
+    """Luong et al. (2015) ``general``: ``q^T W k``; keys are projected to the query size (A == H).
 
     Args:
-        query_size: decoder state size Q (given by the decoder).
-        key_size: encoder output size K (given by the decoder).
+        query_size: decoder state size H (given by the decoder).
+        key_size: encoder output size F (given by the decoder).
     """
 
     def __init__(self, query_size: int, key_size: int) -> None:
@@ -101,7 +148,14 @@ class GeneralAttention(DotAttention):
         self.key_layer = nn.Linear(key_size, query_size, bias=False)
 
     def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
-        """W k: (B, S, K) -> (B, S, Q)."""
+        """The projection ``W k``.
+
+        Args:
+            keys: encoder outputs (B, S, F).
+
+        Returns:
+            Projected keys (B, S, H).
+        """
         return self.key_layer(keys)
 
 

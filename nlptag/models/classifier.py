@@ -1,8 +1,7 @@
-"""The text classification network (sentiment): word representation -> recurrent encoder ->
-pooling over time -> dropout -> linear layer over the labels.
+"""The text classification network (sentiment).
 
-Shapes: ``B`` batch, ``T`` time, ``L`` characters per word, ``H`` encoder output size, ``P``
-pooled size, ``C`` labels.
+Word representation -> recurrent encoder -> pooling over time -> dropout -> linear layer over the
+labels. Shape letters as in :mod:`nlptag.models`.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ EmbedderFactory = Callable[[int, int], WordEmbedder]
 EncoderFactory = Callable[[int], RecurrentEncoder]
 """(input_size) -> encoder."""
 PoolingFactory = Callable[[int], nn.Module]
-"""(input_size) -> pooling module: features (B, T, H), mask (B, T) -> (B, P), with
+"""(input_size) -> pooling module: features (B, T, F), mask (B, T) -> (B, P), with
 ``output_size`` = P."""
 
 
@@ -29,14 +28,22 @@ class ClassifierNetwork(nn.Module):
     """Gives each text one vector of label scores.
 
     Args:
-        num_words: word vocabulary size (linked from the data module).
-        num_chars: character vocabulary size (linked from the data module).
-        num_labels: number of labels C (from the data module's labels).
-        embedder: builds the word representation from (num_words, num_chars).
-        encoder: builds the recurrent encoder from the embedder's output size.
-        pooling: builds the pooling over time (final states, max, mean or attention) from the
-            encoder's output size.
-        dropout: dropout on the pooled vector, before the output layer.
+        num_words: word vocabulary size, ``<pad>`` and ``<unk>`` included (linked from the data
+            module; the default 2 is only a placeholder).
+        num_chars: character vocabulary size, ``<pad>`` and ``<unk>`` included (linked from the
+            data module; the default 2 is only a placeholder).
+        num_labels: number of labels C (linked from the data module's labels; the default 2 is
+            only a placeholder).
+        embedder: builds the word representation from (num_words, num_chars); default a
+            :class:`~nlptag.models.embeddings.WordEmbedder` with its own defaults.
+        encoder: builds the recurrent encoder from the embedder's output size E; default a
+            :class:`~nlptag.models.encoders.RecurrentEncoder` with its own defaults.
+        pooling: builds the pooling over time from the encoder's output size F:
+            :class:`~nlptag.models.pooling.FinalStatePooling`, ``MaxPooling`` (the default),
+            ``MeanPooling`` or ``AttentionPooling``. A pooling with a ``bidirectional`` flag
+            must agree with the encoder's.
+        dropout: dropout probability on the pooled vector, before the output layer (0 disables
+            it).
     """
 
     def __init__(
@@ -65,7 +72,16 @@ class ClassifierNetwork(nn.Module):
     def forward(
         self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
-        """Label scores (B, C) from words (B, T), chars (B, T, L) and lengths (B,)."""
+        """Label scores of each text.
+
+        Args:
+            words: word ids (B, T) long, padded with 0.
+            chars: character ids of every word (B, T, L) long, padded with 0.
+            lengths: words per text (B,) long, each >= 1.
+
+        Returns:
+            Label scores (B, C) (logits).
+        """
         mask = torch.arange(words.size(1), device=words.device).unsqueeze(0) < lengths.unsqueeze(1)
         features = self.encoder(self.embedder(words, chars), lengths)
         return self.output(self.dropout(self.pooling(features, mask)))
@@ -73,5 +89,14 @@ class ClassifierNetwork(nn.Module):
     def scores(
         self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
-        """Label scores (B, C): the part exported to ONNX (the same as ``forward``)."""
+        """Label scores: the part exported to ONNX (the same as ``forward``).
+
+        Args:
+            words: word ids (B, T) long, padded with 0.
+            chars: character ids of every word (B, T, L) long, padded with 0.
+            lengths: words per text (B,) long, each >= 1.
+
+        Returns:
+            Label scores (B, C) (logits).
+        """
         return self(words, chars, lengths)

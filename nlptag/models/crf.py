@@ -1,6 +1,6 @@
 """Linear-chain conditional random field (Lafferty et al. 2001) and a tagging head built on it.
 
-Shapes: ``B`` batch, ``T`` time, ``H`` feature size, ``C`` number of tags, ``K`` paths. Masks are
+Shape letters as in :mod:`nlptag.models` (``K``: the paths of k-best decoding). Masks are
 (B, T) bool with left-aligned sentences of length >= 1. A path's score is
 ``start[y_0] + sum_t emissions[t, y_t] + sum_t transitions[y_{t-1}, y_t] + end[y_last]``.
 """
@@ -22,7 +22,16 @@ class CRF(nn.Module):
     """Learnable start (C,), transition [from, to] (C, C) and end (C,) scores over emissions.
 
     The ``allowed_*`` bool masks are hard constraints: disallowed scores are fixed at
-    ``FORBIDDEN``, so no decoding uses them while an allowed path exists.
+    ``FORBIDDEN``, so no decoding uses them while an allowed path exists. All scores start at 0.
+
+    Args:
+        num_tags: number of tags C.
+        allowed_start: (C,) bool, True where a sentence may start with that tag; None (the
+            default) allows every tag.
+        allowed_transitions: (C, C) bool indexed [from, to], True where the tag ``to`` may
+            follow the tag ``from``; None (the default) allows every transition.
+        allowed_end: (C,) bool, True where a sentence may end with that tag; None (the default)
+            allows every tag.
     """
 
     def __init__(
@@ -42,7 +51,12 @@ class CRF(nn.Module):
         self.register_buffer("allowed_end", _mask(allowed_end, num_tags))
 
     def scores(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Start (C,), transition (C, C) and end (C,) scores; disallowed ones are FORBIDDEN."""
+        """The scores with the constraints applied.
+
+        Returns:
+            Start (C,), transition [from, to] (C, C) and end (C,) scores; disallowed ones are
+            ``FORBIDDEN``.
+        """
         return (
             self.start.masked_fill(~self.allowed_start, FORBIDDEN),
             self.transitions.masked_fill(~self.allowed_transitions, FORBIDDEN),
@@ -61,13 +75,30 @@ class CRF(nn.Module):
         return torch.stack(alphas, dim=1)
 
     def log_partition(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """log Z (B,): log-sum-exp of all path scores. emissions (B, T, C), mask (B, T)."""
+        """Log partition function: the log-sum-exp of all path scores.
+
+        Args:
+            emissions: tag scores (B, T, C).
+            mask: (B, T) bool, True at real words.
+
+        Returns:
+            log Z (B,).
+        """
         return torch.logsumexp(self._alphas(emissions, mask)[:, -1] + self.scores()[2], dim=1)
 
     def path_score(
         self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
-        """Score (B,) of the given tags (B, T) long; tags outside the mask are ignored."""
+        """Score of the given tag paths.
+
+        Args:
+            emissions: tag scores (B, T, C).
+            tags: tag ids (B, T) long; tags outside the mask are ignored.
+            mask: (B, T) bool, True at real words.
+
+        Returns:
+            Path scores (B,).
+        """
         start, trans, end = self.scores()
         tags = tags.masked_fill(~mask, 0)
         emitted = emissions.gather(2, tags.unsqueeze(2)).squeeze(2).masked_fill(~mask, 0.0)
@@ -78,22 +109,47 @@ class CRF(nn.Module):
     def neg_log_likelihood(
         self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
-        """-log p(tags | emissions) (B,) = log Z - path score."""
+        """Negative log-likelihood ``-log p(tags | emissions) = log Z - path score``.
+
+        Args:
+            emissions: tag scores (B, T, C).
+            tags: gold tag ids (B, T) long; tags outside the mask are ignored.
+            mask: (B, T) bool, True at real words.
+
+        Returns:
+            The negative log-likelihood of each sentence (B,).
+        """
         return self.log_partition(emissions, mask) - self.path_score(emissions, tags, mask)
 
     def viterbi(
         self, emissions: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Best path, the 1-best of :meth:`kbest`: tags (B, T) long, 0 on padding; scores (B,)."""
+        """Best path, the 1-best of :meth:`kbest`.
+
+        Args:
+            emissions: tag scores (B, T, C).
+            mask: (B, T) bool, True at real words.
+
+        Returns:
+            Tags (B, T) long, 0 on padding, and their path scores (B,).
+        """
         tags, scores = self.kbest(emissions, mask, k=1)
         return tags[:, 0], scores[:, 0]
 
     def kbest(
         self, emissions: torch.Tensor, mask: torch.Tensor, k: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The k best paths: tags (B, K, T) long and scores (B, K), best first.
+        """The k best paths, best first.
 
         Where a sentence has fewer than k paths, the missing ones score ``-inf`` and hold tags 0.
+
+        Args:
+            emissions: tag scores (B, T, C).
+            mask: (B, T) bool, True at real words.
+            k: number of paths K, >= 1.
+
+        Returns:
+            Tags (B, K, T) long, 0 on padding, and path scores (B, K).
         """
         start, trans, end = self.scores()
         batch, length, num_tags = emissions.shape
@@ -122,7 +178,15 @@ class CRF(nn.Module):
         return tags, final
 
     def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Posterior p(y_t = c | emissions) (B, T, C) by forward-backward; padding rows are 0."""
+        """Posterior tag probabilities ``p(y_t = c | emissions)`` by forward-backward.
+
+        Args:
+            emissions: tag scores (B, T, C).
+            mask: (B, T) bool, True at real words.
+
+        Returns:
+            Marginals (B, T, C); each real position sums to 1 over the tags, padding rows are 0.
+        """
         _, trans, end = self.scores()
         alphas = self._alphas(emissions, mask)
         beta = end.expand_as(emissions[:, 0])
@@ -151,6 +215,12 @@ class CRFHead(TaggingHead):
 
     With ``scheme`` set, the CRF may only produce tag sequences well formed in that scheme
     (see :func:`nlptag.text.schemes.allowed_transitions`).
+
+    Args:
+        input_size: encoder output size F (given by the tagger network).
+        tag_names: the tags, in id order (given by the tagger network); C = len(tag_names).
+        scheme: the tagging scheme the tag names follow, ``iob1``, ``iob2`` or ``iobes``, to
+            forbid ill-formed sequences; None (the default) leaves the CRF unconstrained.
     """
 
     def __init__(
@@ -167,17 +237,41 @@ class CRFHead(TaggingHead):
         self.crf = CRF(len(tag_names), *constraints)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Emission scores (B, T, C) from features (B, T, H), in float32 even under bf16/fp16
-        autocast: the forward algorithm's log-sum-exps need the precision."""
+        """Emission scores, in float32 even under bf16/fp16 autocast.
+
+        The forward algorithm's log-sum-exps need the precision.
+
+        Args:
+            features: encoder outputs (B, T, F).
+
+        Returns:
+            Emissions (B, T, C) float32.
+        """
         return self.projection(features).float()
 
     def loss(self, features: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Mean negative log-likelihood per sentence (scalar)."""
+        """Mean negative log-likelihood per sentence.
+
+        Args:
+            features: encoder outputs (B, T, F).
+            tags: gold tag ids (B, T) long.
+            mask: (B, T) bool, True at real words.
+
+        Returns:
+            The loss, a scalar.
+        """
         return self.crf.neg_log_likelihood(self(features), tags, mask).mean()
 
     def decode_scores(self, scores: torch.Tensor, mask: torch.Tensor) -> TagPrediction:
-        """Viterbi tags (B, T) and the posterior marginal probability (B, T) of each chosen tag,
-        from the emission scores (B, T, C)."""
+        """Viterbi tags and the posterior marginal probability of each chosen tag.
+
+        Args:
+            scores: emissions (B, T, C), as returned by ``forward``.
+            mask: (B, T) bool, True at real words.
+
+        Returns:
+            Tags (B, T) and confidences (B, T); both 0 outside the mask.
+        """
         emissions = scores.float()
         tags, _ = self.crf.viterbi(emissions, mask)
         confidences = self.crf.marginals(emissions, mask).gather(2, tags.unsqueeze(2)).squeeze(2)
@@ -186,5 +280,14 @@ class CRFHead(TaggingHead):
     def kbest(
         self, features: torch.Tensor, mask: torch.Tensor, k: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The k best tag paths (B, K, T) and their scores (B, K), best first."""
+        """The k best tag paths, best first (see :meth:`CRF.kbest`).
+
+        Args:
+            features: encoder outputs (B, T, F).
+            mask: (B, T) bool, True at real words.
+            k: number of paths K, >= 1.
+
+        Returns:
+            Tags (B, K, T) long and path scores (B, K).
+        """
         return self.crf.kbest(self(features), mask, k)

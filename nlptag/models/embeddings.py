@@ -1,6 +1,6 @@
 """Word representations: word embeddings plus character-level features of each word.
 
-Shapes: ``B`` batch, ``T`` words per sentence, ``L`` characters per word, ``E`` output size.
+Shape letters as in :mod:`nlptag.models`; a character model's batch ``B`` is a batch of words.
 """
 
 from __future__ import annotations
@@ -17,20 +17,40 @@ from nlptag.text.specials import PAD_ID, UNK_ID
 class CharCNN(nn.Module):
     """Character CNN with max-pooling over the word (Ma & Hovy 2016).
 
-    Input chars (N, L) long with padding 0; output (N, num_filters).
+    Args:
+        num_chars: character vocabulary size, ``<pad>`` included (given by the word embedder).
+        char_dim: size of the character embeddings.
+        num_filters: number of convolution filters, the size of each word's feature vector
+            (``output_size``).
+        kernel_size: width of the convolution in characters, an odd number: the input is
+            padded by ``kernel_size // 2`` on each side so that the output keeps the word's
+            length (an even width breaks the masking in ``forward``).
     """
 
     def __init__(
         self, num_chars: int, char_dim: int = 30, num_filters: int = 50, kernel_size: int = 3
     ) -> None:
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(
+                f"CharCNN kernel_size must be a positive odd number (got {kernel_size}): the "
+                "padding keeps each word's length only for odd widths"
+            )
         super().__init__()
         self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=PAD_ID)
         self.conv = nn.Conv1d(char_dim, num_filters, kernel_size, padding=kernel_size // 2)
         self.output_size = num_filters
 
     def forward(self, chars: torch.Tensor) -> torch.Tensor:
-        mask = chars.ne(PAD_ID).unsqueeze(1)  # (N, 1, L)
-        features = self.conv(self.embedding(chars).transpose(1, 2))  # (N, F, L)
+        """Character features of each word.
+
+        Args:
+            chars: character ids (B, L) long of B words, padded with 0.
+
+        Returns:
+            Features (B, num_filters); all 0 for a word without characters (padding).
+        """
+        mask = chars.ne(PAD_ID).unsqueeze(1)  # (B, 1, L)
+        features = self.conv(self.embedding(chars).transpose(1, 2))  # (B, num_filters, L)
         features = features.masked_fill(~mask, float("-inf")).amax(dim=2)
         return features.masked_fill(features.isinf(), 0.0)  # words with no characters (padding)
 
@@ -38,7 +58,11 @@ class CharCNN(nn.Module):
 class CharBiLSTM(nn.Module):
     """Character BiLSTM; the word's feature is the concatenated final states (Lample et al. 2016).
 
-    Input chars (N, L) long with padding 0; output (N, 2 * hidden_size).
+    Args:
+        num_chars: character vocabulary size, ``<pad>`` included (given by the word embedder).
+        char_dim: size of the character embeddings.
+        hidden_size: LSTM hidden size per direction; each word's feature vector has
+            ``2 * hidden_size`` values (``output_size``).
     """
 
     def __init__(self, num_chars: int, char_dim: int = 25, hidden_size: int = 25) -> None:
@@ -48,8 +72,17 @@ class CharBiLSTM(nn.Module):
         self.output_size = 2 * hidden_size
 
     def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        """Character features of each word.
+
+        Args:
+            chars: character ids (B, L) long of B words, padded with 0.
+
+        Returns:
+            Features (B, 2 * hidden_size): the forward LSTM's state after the last character and
+            the backward LSTM's after the first; all 0 for a word without characters (padding).
+        """
         lengths = chars.ne(PAD_ID).sum(dim=1)
-        present = lengths.nonzero().squeeze(1)  # (N',) words with characters
+        present = lengths.nonzero().squeeze(1)  # (B',) words with characters
         if present.numel() == 0:
             return chars.new_zeros(chars.size(0), self.output_size, dtype=torch.float)
         kept = lengths.index_select(0, present)
@@ -61,7 +94,7 @@ class CharBiLSTM(nn.Module):
         )
         # the final states read from the outputs (forward: last character, backward: first),
         # not from h_n, which the ONNX exporter cannot take from a packed LSTM
-        outputs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True)  # (N', L', 2H)
+        outputs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True)  # (B', L', 2 * H)
         half = self.lstm.hidden_size
         rows = torch.arange(outputs.size(0), device=chars.device)
         final = torch.cat([outputs[rows, kept - 1, :half], outputs[:, 0, half:]], dim=-1)
@@ -75,10 +108,23 @@ CharFeatures = Callable[[int], nn.Module]
 class WordEmbedder(nn.Module):
     """Word embedding concatenated with character features, with dropout and word dropout.
 
-    words (B, T) long, chars (B, T, L) long -> (B, T, E) with E = word_dim + char features size.
-    Word dropout replaces a word id by the unknown id with probability ``word_dropout`` in training,
-    so the model learns to lean on character features for rare words. Character features are
-    computed once per distinct spelling in the batch (except while exporting to ONNX).
+    The output size E (``output_size``) is ``word_dim`` plus the character features' size. Word
+    dropout replaces a word id by the unknown id with probability ``word_dropout`` in training, so
+    the model learns to lean on character features for rare words. Character features are computed
+    once per distinct spelling in the batch (except while exporting to ONNX).
+
+    Args:
+        num_words: word vocabulary size, ``<pad>`` and ``<unk>`` included (given by the
+            network).
+        num_chars: character vocabulary size, ``<pad>`` and ``<unk>`` included (given by the
+            network).
+        word_dim: size of the word embeddings.
+        char_features: builds the character feature module from ``num_chars``:
+            :class:`CharCNN` (the default) or :class:`CharBiLSTM`; None uses word embeddings
+            only.
+        dropout: dropout probability on the concatenated word representation (0 disables it).
+        word_dropout: probability, in training, of replacing a word by ``<unk>`` (0 disables
+            it).
     """
 
     def __init__(
@@ -99,6 +145,15 @@ class WordEmbedder(nn.Module):
         self.output_size = word_dim + char_size
 
     def forward(self, words: torch.Tensor, chars: torch.Tensor) -> torch.Tensor:
+        """Word representations.
+
+        Args:
+            words: word ids (B, T) long, padded with 0.
+            chars: character ids of every word (B, T, L) long, padded with 0.
+
+        Returns:
+            Word representations (B, T, E).
+        """
         if self.training and self.word_dropout > 0:
             drop = torch.rand(words.shape, device=words.device) < self.word_dropout
             words = words.masked_fill(drop & words.ne(PAD_ID), UNK_ID)

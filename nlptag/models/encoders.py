@@ -1,6 +1,6 @@
 """Deep (stacked) bidirectional recurrent encoders on PyTorch's fused kernels.
 
-Shapes: ``B`` batch, ``T`` time, ``D`` input size, ``H`` hidden size per direction.
+Shape letters as in :mod:`nlptag.models`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 Cell = Literal["lstm", "gru", "rnn", "irnn"]
+"""A recurrent cell: ``lstm``, ``gru``, ``rnn`` (tanh) or ``irnn`` (ReLU, identity init)."""
 
 
 def build_rnn(
@@ -26,6 +27,17 @@ def build_rnn(
 
     ``irnn`` is a ReLU RNN whose recurrent weights start as the identity and biases as zero
     (Le et al. 2015, "A Simple Way to Initialize Recurrent Networks of Rectified Linear Units").
+
+    Args:
+        cell: ``lstm``, ``gru``, ``rnn`` (tanh) or ``irnn`` (ReLU, identity init).
+        input_size: size of each input vector.
+        hidden_size: hidden size H per direction.
+        num_layers: stacked layers N.
+        bidirectional: add a backward RNN (D = 2).
+        dropout: dropout probability between stacked layers; ignored with one layer.
+
+    Returns:
+        The recurrent module, batch first.
     """
     kwargs = dict(
         input_size=input_size,
@@ -55,8 +67,17 @@ def build_rnn(
 class RecurrentEncoder(nn.Module):
     """Stacked (bi)directional RNN over padded sequences, run packed so padding is never read.
 
-    inputs (B, T, D), lengths (B,) -> (B, T, output_size) with output_size = H * directions;
-    padding positions of the output are zero. Dropout is applied between layers and to the output.
+    The output size F (``output_size``) is ``hidden_size`` times the number of directions D.
+    Dropout is applied between layers and to the output.
+
+    Args:
+        input_size: size E of each input vector (given by the network).
+        cell: ``lstm`` (the default), ``gru``, ``rnn`` (tanh) or ``irnn`` (ReLU, identity init).
+        hidden_size: hidden size H per direction.
+        num_layers: stacked layers N.
+        bidirectional: run a backward RNN too and concatenate both (D = 2); False: forward only.
+        dropout: dropout probability between layers (when ``num_layers`` > 1) and on the output
+            (0 disables it).
     """
 
     def __init__(
@@ -74,6 +95,15 @@ class RecurrentEncoder(nn.Module):
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Encode padded sequences.
+
+        Args:
+            inputs: input vectors (B, T, E).
+            lengths: real positions per sequence (B,) long, each >= 1.
+
+        Returns:
+            Outputs (B, T, F), the concatenated directions of the top layer; 0 at padding.
+        """
         packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
         outputs, _ = self.rnn(packed)
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=inputs.size(1))

@@ -1,7 +1,7 @@
 """Character-level recurrent language model (char-rnn) and sampling from it.
 
-Shapes: ``B`` batch (streams), ``T`` time, ``E`` embedding size, ``H`` hidden size, ``V``
-characters, ``N`` layers.
+Shape letters as in :mod:`nlptag.models`: ``B`` streams, ``T`` characters per chunk, ``V`` the
+character vocabulary size.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
 def detach_state(state: State | None) -> State | None:
-    """The same state cut from the graph: truncated BPTT carries values, not gradients."""
+    """The same state cut from the graph: truncated BPTT carries values, not gradients.
+
+    Args:
+        state: a recurrent state, or None.
+
+    Returns:
+        The detached state (None for None).
+    """
     if state is None:
         return None
     if isinstance(state, tuple):
@@ -27,7 +34,14 @@ def detach_state(state: State | None) -> State | None:
 
 
 def hidden_of(state: State) -> torch.Tensor:
-    """The hidden vectors ``h`` (N, B, H) of a state (an LSTM's cell vectors left out)."""
+    """The hidden vectors of a state (an LSTM's cell vectors left out).
+
+    Args:
+        state: a recurrent state.
+
+    Returns:
+        ``h`` (N, B, H).
+    """
     return state[0] if isinstance(state, tuple) else state
 
 
@@ -37,11 +51,21 @@ def sample_next(
     top_k: int | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """One id per row of ``logits`` (B, V) -> (B,).
+    """One id per row of ``logits``.
 
     ``temperature`` 0 takes the most likely id (greedy); otherwise ids are drawn from
     ``softmax(logits / temperature)``, restricted to the ``top_k`` most likely when given. Drawing
     happens on the generator's device (the CPU for a default ``torch.Generator()``).
+
+    Args:
+        logits: next-id scores (B, V).
+        temperature: >= 0; 0 is greedy, 1 samples from the model's distribution, higher values
+            flatten it and lower ones sharpen it.
+        top_k: draw only among the ``top_k`` (>= 1) most likely ids; None: among all.
+        generator: the random number generator to draw with; None: torch's global one.
+
+    Returns:
+        Ids (B,) long, on the device of ``logits``.
     """
     if temperature < 0:
         raise ValueError("temperature must be >= 0")
@@ -59,20 +83,22 @@ def sample_next(
 
 
 class CharRNN(nn.Module):
-    """Embedding -> unidirectional stacked RNN (any cell) -> dropout -> linear layer over the
+    """Character-level language model: embedding -> unidirectional stacked RNN -> linear layer.
+
+    Embedding -> unidirectional stacked RNN (any cell) -> dropout -> linear layer over the
     characters, whose weight can be tied to the embedding (then ``embedding_dim`` must equal
     ``hidden_size``).
 
-    inputs (B, T) ids and a state (None: zeros) -> logits (B, T, V) and the final state.
-
     Args:
-        num_chars: vocabulary size V.
+        num_chars: character vocabulary size V (given by the task).
         embedding_dim: size E of the character embeddings.
-        cell: ``lstm``, ``gru``, ``rnn`` (tanh) or ``irnn`` (ReLU, identity init).
-        hidden_size: H.
+        cell: ``lstm`` (the default), ``gru``, ``rnn`` (tanh) or ``irnn`` (ReLU, identity init).
+        hidden_size: hidden size H of every layer.
         num_layers: stacked layers N.
-        dropout: dropout between layers and before the output layer.
-        tie_weights: share the output layer's weight with the embedding.
+        dropout: dropout probability between layers (when ``num_layers`` > 1) and before the
+            output layer; 0 (the default) disables it.
+        tie_weights: share the output layer's weight with the embedding (needs
+            ``embedding_dim == hidden_size``); False keeps them separate.
     """
 
     def __init__(
@@ -101,6 +127,15 @@ class CharRNN(nn.Module):
     def forward(
         self, inputs: torch.Tensor, state: State | None = None
     ) -> tuple[torch.Tensor, State]:
+        """Next-character logits for a chunk of every stream.
+
+        Args:
+            inputs: character ids (B, T) long.
+            state: the state to start from (see :data:`State`); None starts from zeros.
+
+        Returns:
+            Logits (B, T, V) and the state after the last character.
+        """
         outputs, state = self.rnn(self.embedding(inputs), state)  # (B, T, H)
         return self.output(self.dropout(outputs)), state
 
@@ -114,8 +149,19 @@ class CharRNN(nn.Module):
         generator: torch.Generator | None = None,
         banned: Sequence[int] = (),
     ) -> torch.Tensor:
-        """Reads ``prime`` (B, P) with P >= 1, then samples ``length`` ids one at a time, feeding
-        each back in -> (B, length). Ids in ``banned`` (e.g. ``<unk>``) are never produced."""
+        """Sample a continuation of every prime, one id at a time, each fed back in.
+
+        Args:
+            prime: the characters to start from (B, T) long, T >= 1.
+            length: number of ids to sample, >= 0.
+            temperature: see :func:`sample_next`.
+            top_k: see :func:`sample_next`.
+            generator: see :func:`sample_next`.
+            banned: ids that are never produced (e.g. ``<unk>``).
+
+        Returns:
+            The sampled ids (B, length) long, without the prime.
+        """
         if prime.size(1) < 1:
             raise ValueError("generation needs a prime of at least one character")
         logits, state = self(prime)

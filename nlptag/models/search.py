@@ -1,8 +1,8 @@
-"""Greedy decoding and beam search for :class:`~nlptag.models.seq2seq.Seq2Seq`, batched over
-sentences and beams (the only Python loop is over output positions).
+"""Greedy decoding and beam search for :class:`~nlptag.models.seq2seq.Seq2Seq`.
 
-Shapes: ``B`` sentences, ``K`` beam size, ``S`` source length, ``N`` output length, ``V`` target
-vocabulary size.
+Both are batched over sentences and beams (the only Python loop is over output positions). Shape
+letters as in :mod:`nlptag.models`: ``B`` sentences, ``K`` beams, ``S`` source length, ``T``
+output length, ``V`` target vocabulary size.
 """
 
 from __future__ import annotations
@@ -17,9 +17,16 @@ from nlptag.text.specials import BOS_ID, EOS_ID, PAD_ID
 
 @dataclass
 class Hypotheses:
-    """Search output: ``tokens`` (B, K, N) padded with ``<pad>``, each ending with ``</s>`` unless
-    cut by the length limit; ``scores`` (B, K) length-penalised log-probabilities, best first;
-    ``attention`` (B, K, N, S) when asked for."""
+    """Search output, best hypothesis first (K = 1 for greedy search).
+
+    Args:
+        tokens: target ids (B, K, T) long, padded with ``<pad>``; each hypothesis ends with
+            ``</s>`` unless cut by the length limit.
+        scores: (B, K) length-penalised log-probabilities (summed log-probabilities for greedy
+            search), best first.
+        attention: attention weights (B, K, T, S) of every output token, when asked for; None
+            otherwise.
+    """
 
     tokens: torch.Tensor
     scores: torch.Tensor
@@ -29,12 +36,29 @@ class Hypotheses:
 def max_output_lengths(
     source_lengths: torch.Tensor, ratio: float = 1.5, offset: int = 10
 ) -> torch.Tensor:
-    """At most ``ceil(ratio * source length) + offset`` output tokens, ``</s>`` included."""
+    """At most ``ceil(ratio * source length) + offset`` output tokens, ``</s>`` included.
+
+    Args:
+        source_lengths: source tokens per sentence (B,) long.
+        ratio: output tokens allowed per source token.
+        offset: output tokens allowed on top.
+
+    Returns:
+        The length limits (B,) long.
+    """
     return torch.ceil(source_lengths.float() * ratio).long() + offset
 
 
 def length_penalty(lengths: torch.Tensor, alpha: float) -> torch.Tensor:
-    """GNMT length penalty ((5 + length) / 6) ** alpha (Wu et al. 2016); 1 when alpha = 0."""
+    """GNMT length penalty ``((5 + length) / 6) ** alpha`` (Wu et al. 2016); 1 when alpha = 0.
+
+    Args:
+        lengths: hypothesis lengths, any shape.
+        alpha: the exponent, >= 0.
+
+    Returns:
+        Penalties, float, of the shape of ``lengths``.
+    """
     return ((5.0 + lengths.float()) / 6.0).pow(alpha)
 
 
@@ -56,6 +80,19 @@ def beam_search(
     ``</s>``) stays in its beam with its score frozen, extended by ``<pad>`` at no cost; a sentence
     stops when all its hypotheses are finished, and at its length limit ``</s>`` is forced.
     Beam size 1 is greedy decoding.
+
+    Args:
+        model: the translation network.
+        source: source ids (B, S) long, padded with ``<pad>``.
+        source_lengths: source tokens per sentence (B,) long.
+        beam_size: beams per sentence K, >= 1.
+        alpha: GNMT length penalty exponent (0: rank by log-probability alone).
+        max_length_ratio: see :func:`max_output_lengths`.
+        max_length_offset: see :func:`max_output_lengths`.
+        return_attention: also return the attention weights of every output token.
+
+    Returns:
+        K hypotheses per sentence, best first.
     """
     batch, device = source.size(0), source.device
     k = beam_size
@@ -130,7 +167,19 @@ def greedy_search(
     max_length_offset: int = 10,
     return_attention: bool = False,
 ) -> Hypotheses:
-    """The most probable next token at every step; scores are summed log-probabilities."""
+    """The most probable next token at every step; scores are summed log-probabilities.
+
+    Args:
+        model: the translation network.
+        source: source ids (B, S) long, padded with ``<pad>``.
+        source_lengths: source tokens per sentence (B,) long.
+        max_length_ratio: see :func:`max_output_lengths`.
+        max_length_offset: see :func:`max_output_lengths`.
+        return_attention: also return the attention weights of every output token.
+
+    Returns:
+        One hypothesis per sentence (K = 1).
+    """
     encoded, state = model.encode(source, source_lengths)
     limits = max_output_lengths(source_lengths, max_length_ratio, max_length_offset)
     previous = torch.full_like(source_lengths, BOS_ID)
@@ -160,7 +209,14 @@ def greedy_search(
 
 
 def strip_special(tokens: list[int]) -> list[int]:
-    """Token ids up to the first ``</s>``, without ``<pad>``/``<s>``."""
+    """Token ids up to the first ``</s>``, without ``<pad>``/``<s>``.
+
+    Args:
+        tokens: one hypothesis's target ids.
+
+    Returns:
+        The ids before the first ``</s>``, without specials.
+    """
     out = []
     for token in tokens:
         if token == EOS_ID:
@@ -171,14 +227,16 @@ def strip_special(tokens: list[int]) -> list[int]:
 
 
 class Search:
-    """How a translation is searched for: greedy for beam size 1, else beam search; a plain
-    object (no parameters) that the translation task and the translation predictor share.
+    """How a translation is searched for: greedy for beam size 1, else beam search.
+
+    A plain object (no parameters) that the translation task and the translation predictor share.
 
     Args:
-        beam_size: beams per sentence at test and predict time (1 = greedy).
-        length_penalty: GNMT length penalty exponent alpha (0 = none).
-        max_length_ratio: outputs are at most ``ceil(ratio * source length) + offset`` tokens.
-        max_length_offset: see ``max_length_ratio``.
+        beam_size: beams per sentence K at test and predict time, >= 1 (1 = greedy search).
+        length_penalty: GNMT length penalty exponent alpha, >= 0 (0 = none); beam search only.
+        max_length_ratio: outputs are at most ``ceil(ratio * source length) + offset`` tokens,
+            ``</s>`` included.
+        max_length_offset: the ``offset`` of ``max_length_ratio``, in tokens.
     """
 
     def __init__(
@@ -203,8 +261,18 @@ class Search:
         beam_size: int | None = None,
         return_attention: bool = False,
     ) -> Hypotheses:
-        """Hypotheses (best first) for source (B, S) with lengths (B,); ``beam_size`` overrides
-        the configured one."""
+        """Search translations of a batch of sources.
+
+        Args:
+            model: the translation network.
+            source: source ids (B, S) long, padded with ``<pad>``.
+            source_lengths: source tokens per sentence (B,) long.
+            beam_size: overrides the configured beam size when given.
+            return_attention: also return the attention weights of every output token.
+
+        Returns:
+            K hypotheses per sentence, best first.
+        """
         beam_size = self.beam_size if beam_size is None else beam_size
         if beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {beam_size}")
@@ -222,15 +290,36 @@ class Search:
     def best(
         self, model: Seq2Seq, source: torch.Tensor, source_lengths: torch.Tensor, beam_size=None
     ) -> list[list[int]]:
-        """The best hypothesis of each sentence as target ids without specials."""
+        """The best hypothesis of each sentence as target ids without specials.
+
+        Args:
+            model: the translation network.
+            source: source ids (B, S) long, padded with ``<pad>``.
+            source_lengths: source tokens per sentence (B,) long.
+            beam_size: overrides the configured beam size when given.
+
+        Returns:
+            One list of target ids per sentence.
+        """
         hypotheses = self(model, source, source_lengths, beam_size)
         return [strip_special(row) for row in hypotheses.tokens[:, 0].tolist()]
 
     def best_with_attention(
         self, model: Seq2Seq, source: torch.Tensor, source_lengths: torch.Tensor, beam_size=None
     ) -> list[tuple[list[int], torch.Tensor]]:
-        """For each sentence, the best hypothesis (target ids up to and including ``</s>``) and
-        its attention weights (N, S_i): one row per output token, one column per source token."""
+        """The best hypothesis of each sentence with its attention weights.
+
+        Args:
+            model: the translation network.
+            source: source ids (B, S) long, padded with ``<pad>``.
+            source_lengths: source tokens per sentence (B,) long.
+            beam_size: overrides the configured beam size when given.
+
+        Returns:
+            For each sentence, its target ids up to and including ``</s>`` (T' of them) and their
+            attention weights (T', S'), one row per output token and one column per source token
+            of that sentence (S' = its length).
+        """
         hypotheses = self(model, source, source_lengths, beam_size, return_attention=True)
         results = []
         for tokens, weights, length in zip(

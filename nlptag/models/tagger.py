@@ -1,6 +1,6 @@
 """The tagging network (POS, NER): word representation -> recurrent encoder -> tagging head.
 
-Shapes: ``B`` batch, ``T`` time, ``L`` characters per word, ``H`` encoder output size, ``C`` tags.
+Shape letters as in :mod:`nlptag.models`.
 """
 
 from __future__ import annotations
@@ -26,12 +26,19 @@ class TaggerNetwork(nn.Module):
     """Tags every word of a sentence; the head (softmax or CRF) decides loss and decoding.
 
     Args:
-        num_words: word vocabulary size (linked from the data module).
-        num_chars: character vocabulary size (linked from the data module).
-        tag_names: the tags, in id order (linked from the data module).
-        embedder: builds the word representation from (num_words, num_chars).
-        encoder: builds the recurrent encoder from the embedder's output size.
-        head: builds the output head from (encoder output size, tag_names).
+        num_words: word vocabulary size, ``<pad>`` and ``<unk>`` included (linked from the data
+            module; the default 2 is only a placeholder).
+        num_chars: character vocabulary size, ``<pad>`` and ``<unk>`` included (linked from the
+            data module; the default 2 is only a placeholder).
+        tag_names: the tags, in id order, C of them (linked from the data module); None (the
+            default) is the placeholder ``["O"]``.
+        embedder: builds the word representation from (num_words, num_chars); default a
+            :class:`~nlptag.models.embeddings.WordEmbedder` with its own defaults.
+        encoder: builds the recurrent encoder from the embedder's output size E; default a
+            :class:`~nlptag.models.encoders.RecurrentEncoder` with its own defaults.
+        head: builds the output head from (encoder output size F, tag_names):
+            :class:`~nlptag.models.heads.SoftmaxHead` (the default) or
+            :class:`~nlptag.models.crf.CRFHead`.
     """
 
     def __init__(
@@ -52,17 +59,45 @@ class TaggerNetwork(nn.Module):
     def forward(
         self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
-        """Encoder features (B, T, H) from words (B, T), chars (B, T, L) and lengths (B,)."""
+        """Encoder features, which the head turns into scores, a loss or tags.
+
+        Args:
+            words: word ids (B, T) long, padded with 0.
+            chars: character ids of every word (B, T, L) long, padded with 0.
+            lengths: words per sentence (B,) long, each >= 1.
+
+        Returns:
+            Features (B, T, F).
+        """
         return self.encoder(self.embedder(words, chars), lengths)
 
     def scores(
         self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
-        """Tag scores (B, T, C): the head's logits or CRF emissions (the part exported to ONNX)."""
+        """Tag scores: the head's logits or CRF emissions (the part exported to ONNX).
+
+        Args:
+            words: word ids (B, T) long, padded with 0.
+            chars: character ids of every word (B, T, L) long, padded with 0.
+            lengths: words per sentence (B,) long, each >= 1.
+
+        Returns:
+            Tag scores (B, T, C).
+        """
         return self.head(self(words, chars, lengths))
 
     def decode(
         self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor
     ) -> TagPrediction:
-        """Best tags and their confidences; mask (B, T) bool marks real words."""
+        """Best tags and their confidences.
+
+        Args:
+            words: word ids (B, T) long, padded with 0.
+            chars: character ids of every word (B, T, L) long, padded with 0.
+            lengths: words per sentence (B,) long, each >= 1.
+            mask: (B, T) bool, True at real words.
+
+        Returns:
+            Tags (B, T) and confidences (B, T), both 0 outside the mask.
+        """
         return self.head.decode(self(words, chars, lengths), mask)

@@ -58,3 +58,12 @@ def test_char_features_computed_once_per_spelling_equal_per_word(features):
     (embedder.word_embedding(words).sum() + per_word.sum()).backward()
     for grad, parameter in zip(grads, embedder.char_features.parameters()):
         torch.testing.assert_close(grad, parameter.grad)
+
+
+def test_char_cnn_refuses_an_even_kernel_size_that_would_fail_in_forward():
+    import pytest
+
+    from nlptag.models.embeddings import CharCNN
+
+    with pytest.raises(ValueError, match="kernel_size must be a positive odd number"):
+        CharCNN(num_chars=10, kernel_size=4)
