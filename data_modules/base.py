@@ -29,7 +29,13 @@ def cached_parse(
     if (cached / "dataset_info.json").is_file():
         return datasets.load_from_disk(str(cached))
     parsed = parse()
-    parsed.save_to_disk(str(cached))
+    quiet = datasets.utils.are_progress_bars_disabled()
+    datasets.utils.disable_progress_bars()  # a cache write is not work the user waits for
+    try:
+        parsed.save_to_disk(str(cached))
+    finally:
+        if not quiet:
+            datasets.utils.enable_progress_bars()
     return parsed
 
 

@@ -10,14 +10,54 @@ from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
+from nlptag.files import atomic_open
+
 
 class _AppendingWriter(ExperimentWriter):
-    """Keeps an existing ``metrics.csv`` (Lightning's writer deletes it) and continues it."""
+    """Continues an existing ``metrics.csv`` (Lightning's writer deletes it) and rewrites it
+    whole on every save, crash-safely (temporary file, fsync, rename), so a kill never leaves
+    a half-written row."""
 
     def _check_log_dir_exists(self) -> None:
+        self.rows: list[dict[str, str]] = []
         if self._fs.isfile(self.metrics_file_path):
-            with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
-                self.metrics_keys = next(csv.reader(handle), [])
+            with open(self.metrics_file_path, encoding="utf-8", newline="") as handle:
+                reader = csv.DictReader(handle)
+                self.metrics_keys = list(reader.fieldnames or [])
+                self.rows = list(reader)
+
+    def save(self) -> None:
+        if not self.metrics:
+            return
+        self._record_new_keys()
+        self.rows.extend({key: _cell(value) for key, value in row.items()} for row in self.metrics)
+        self.metrics = []
+        self._write()
+
+    def drop_rows_from_epoch(self, epoch: int) -> int:
+        """Remove the rows of epochs ``>= epoch`` (and rows of no epoch logged after them);
+        returns how many were removed."""
+        kept: list[dict[str, str]] = []
+        for row in self.rows:
+            value = row.get("epoch", "")
+            if value not in ("", None) and float(value) >= epoch:
+                break
+            kept.append(row)
+        removed = len(self.rows) - len(kept)
+        if removed:
+            self.rows = kept
+            self._write()
+        return removed
+
+    def _write(self) -> None:
+        with atomic_open(self.metrics_file_path, "w", what="metrics file") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 class RunLogger(CSVLogger):
@@ -34,6 +74,11 @@ class RunLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return self._experiment
+
+    def drop_rows_from_epoch(self, epoch: int) -> int:
+        """Forget what a killed run logged from ``epoch`` on (it is logged again on resume)."""
+        self.experiment.metrics = []
+        return self.experiment.drop_rows_from_epoch(epoch)
 
 
 class TrainingClock(Callback):

@@ -1,20 +1,55 @@
-"""LightningCLI's fit/validate/test/predict for every nlptag task: one parser, run directories,
-checkpoints by the task's main metric, and one-line errors."""
+"""LightningCLI's fit/validate/test/predict for every nlptag task: one parser, run directories
+(locked while a ``fit`` runs), crash-safe checkpoints by the task's main metric plus the last
+epoch, exact resume, a quiet console and one-line errors."""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
+import warnings
 from pathlib import Path
 from typing import NoReturn
 
+from lightning_fabric.plugins import CheckpointIO
 from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from nlptag.callbacks.checkpointing import AtomicCheckpointIO, ExactResume, run_checkpoints
 from nlptag.callbacks.prediction_writer import PredictionWriter
 from nlptag.callbacks.run_logger import TrainingClock
+from nlptag.cli.run_directory import (
+    is_main_process,
+    lock_run_directory,
+    release_run_directory,
+)
+from nlptag.errors import NlptagError
+from nlptag.files import write_text_atomically
 from nlptag.inference.checkpoints import load_checkpoint
+
+QUIET_LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric")
+"""Their info lines (accelerator summary, seed, tips, "fit stopped") are not printed unless
+``NLPTAG_VERBOSE=1``; warnings still are."""
+
+QUIET_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+    r"Checkpoint directory .* exists and is not empty",  # a resumed run writes there again
+)
+"""Warnings raised inside Lightning that a user cannot act on, or that describe what nlptag
+does on purpose."""
+
+
+def quiet_console() -> None:
+    """Keep a normal run's console to the progress bar, warnings and nlptag's own lines."""
+    if os.environ.get("NLPTAG_VERBOSE") == "1":
+        return
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+
 
 # Values derived from the data, linked into the model when both have them.
 DATA_TO_MODEL_LINKS = (
@@ -54,12 +89,26 @@ class NlptagCLI(LightningCLI):
     """
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        quiet_console()
+        self._locked: Path | None = None
+        try:
+            self._start(args, run)
+        finally:
+            if self._locked is not None:
+                release_run_directory(self._locked)
+
+    def _start(self, args: list[str] | None, run: bool) -> None:
         super().__init__(
             LightningModule,
             None,
             subclass_mode_model=True,
             subclass_mode_data=True,
-            trainer_defaults={"use_distributed_sampler": False, "default_root_dir": "runs/default"},
+            trainer_defaults={
+                "use_distributed_sampler": False,
+                "default_root_dir": "runs/default",
+                # a bar where someone watches, none in CI logs and pipes
+                "enable_progress_bar": sys.stderr.isatty(),
+            },
             save_config_kwargs={"overwrite": True},
             auto_configure_optimizers=False,
             parser_class=NlptagArgumentParser,
@@ -78,6 +127,23 @@ class NlptagCLI(LightningCLI):
                 load_checkpoint(ckpt_path)  # checks every class path it holds
         super()._parse_ckpt_path()
 
+    def _check_run_directory(self, run_dir: Path, ckpt_path: str | None) -> None:
+        """``fit`` owns its run directory: locked, resumed only on request, never mixed."""
+        last = run_dir / "checkpoints" / "last.ckpt"
+        if ckpt_path == "last" and not last.is_file():
+            raise NlptagError(
+                f"--ckpt_path last: {run_dir} holds no checkpoint to resume ({last} does not "
+                "exist); drop --ckpt_path to start the run"
+            )
+        if is_main_process():
+            lock_run_directory(run_dir)
+            self._locked = run_dir
+        if ckpt_path is None and last.is_file():
+            raise NlptagError(
+                f"{run_dir} already holds a run; resume it with --ckpt_path last, or start "
+                "this one in a new --trainer.default_root_dir"
+            )
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for name in DATA_TO_MODEL_LINKS:
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
@@ -85,6 +151,8 @@ class NlptagCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         trainer = config.trainer
+        if self.subcommand == "fit":
+            self._check_run_directory(Path(trainer.default_root_dir), config.get("ckpt_path"))
         if trainer.logger in (None, True):
             trainer.logger = {
                 "class_path": "nlptag.callbacks.run_logger.RunLogger",
@@ -92,25 +160,21 @@ class NlptagCLI(LightningCLI):
             }
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
-        configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
-        callbacks = list(configured)
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        callbacks = list(trainer_config.get("callbacks") or [])
         if not any(isinstance(callback, ModelCheckpoint) for callback in callbacks):
-            # checkpoints/best.ckpt by the task's main metric, and checkpoints/last.ckpt
-            callbacks.append(
-                ModelCheckpoint(
-                    monitor=self.model.main_metric,
-                    mode=self.model.main_metric_mode,
-                    filename="best",
-                    save_last=True,
-                    save_top_k=1,
-                    enable_version_counter=False,
-                )
-            )
-        if self.subcommand == "fit":
-            callbacks.append(TrainingClock())
+            callbacks += run_checkpoints(self.model.main_metric, self.model.main_metric_mode)
+        # in every subcommand, so a checkpoint's callback states always find their callback
+        callbacks.append(TrainingClock())
+        seed = os.environ.get("PL_GLOBAL_SEED")
+        callbacks.append(ExactResume(int(seed) if seed is not None else None))
         if self.subcommand == "predict":
             callbacks.append(PredictionWriter())
-        return super().instantiate_trainer(callbacks=callbacks, **kwargs)
+        plugins = trainer_config.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, list | tuple) else [plugins]
+        if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
+            plugins.append(AtomicCheckpointIO())
+        return super().instantiate_trainer(callbacks=callbacks, plugins=plugins, **kwargs)
 
     def _write_metrics(self, prefix: str) -> None:
         metrics = {
@@ -121,8 +185,22 @@ class NlptagCLI(LightningCLI):
         path = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "metrics.json"
         if self.trainer.is_global_zero:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+            text = json.dumps(metrics, indent=2, sort_keys=True) + "\n"
+            write_text_atomically(path, text, what="metrics file")
             print(f"metrics written to {path}")
+
+    def after_fit(self) -> None:
+        if not self.trainer.is_global_zero:
+            return
+        for callback in self.trainer.checkpoint_callbacks:
+            if (
+                isinstance(callback, ModelCheckpoint)
+                and callback.monitor
+                and callback.best_model_path
+            ):
+                score = callback.best_model_score
+                shown = f" ({callback.monitor} {float(score):.4g})" if score is not None else ""
+                print(f"best checkpoint: {callback.best_model_path}{shown}")
 
     def after_validate(self) -> None:
         self._write_metrics("val/")
