@@ -17,7 +17,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/nlptag fit --config configs/demo.yaml --trainer.default_root_dir runs/demo
+	rm -rf runs/demo  # the demo starts afresh each time (a finished run is never overwritten)
+	$(VENV)/bin/nlptag fit --config configs/base/trainer.yaml --config configs/demo.yaml --trainer.default_root_dir runs/demo
 	$(VENV)/bin/nlptag tag runs/demo/checkpoints/best.ckpt --text "The quick brown fox jumps over the lazy dog ."
 
 # `make serve`: the demo tagger (train it first with `make demo`) behind `nlptag serve` on

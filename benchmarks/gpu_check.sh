@@ -16,7 +16,7 @@ run() { local name=$1; shift; local start=$SECONDS
   local rc=$?; echo "$name rc=$rc seconds=$((SECONDS - start))"
   tail -n 3 "$OUT/$name/metrics.csv" 2>/dev/null; [ $rc -eq 0 ] || tail -n 20 "$OUT/$name.log"; }
 mkdir -p "$OUT"
-run demo --config configs/demo.yaml
-run pos --config configs/pos/ud_ewt.yaml --trainer.max_epochs 1
-run ner --config configs/ner/conll2003.yaml --trainer.max_epochs 1
+run demo --config configs/base/trainer.yaml --config configs/demo.yaml
+run pos --config configs/base/trainer.yaml --config configs/pos/ud_ewt.yaml --trainer.max_epochs 1
+run ner --config configs/base/trainer.yaml --config configs/ner/conll2003.yaml --trainer.max_epochs 1
 python3 -m pytest -q -p no:cacheprovider tests/models tests/tasks/test_tagging.py 2>&1 | tail -3

@@ -1,58 +1,133 @@
-"""Every shipped config is exercised: task configs train two steps on their real data (from the
-mirror in $NLPTAG_DATA_DIR), override configs must parse on top of the demo config."""
+"""Every shipped config is exercised, in the default suite and without the data mirror: each
+task config is run exactly as the command in its header composes it (the base files, the task
+config, its overrides), on tiny fixture files, for two training and two validation steps. With
+the data mirror, a slow test runs the same commands on the real data."""
 
 import os
+import random
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from nlptag.cli import main
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import REPO, SHARED_DATA, _toy_ner
+from tests.test_translation import write_pairs
 
 CONFIGS = sorted((REPO / "configs").glob("**/*.yaml"))
-TASK_CONFIGS = [c for c in CONFIGS if c.parent.name != "overrides"]
+BASES = [c for c in CONFIGS if c.parent.name == "base"]
 OVERRIDES = [c for c in CONFIGS if c.parent.name == "overrides"]
+TASK_CONFIGS = [c for c in CONFIGS if c not in BASES and c not in OVERRIDES]
+DEMO_DATA = REPO / "nlptag" / "resources" / "demo"
+
+
+def header_fit_command(config: Path) -> list[str]:
+    """The ``nlptag fit`` command of ``config``'s header comment, continuation lines joined."""
+    lines = config.read_text().splitlines()
+    header = [
+        line[1:].strip()
+        for line in lines[: next(i for i, x in enumerate(lines) if not x.startswith("#"))]
+    ]
+    text = " ".join(header).replace("\\ ", " ")
+    match = re.search(r"nlptag fit (.*?)(?= nlptag |$)", text)
+    assert match, f"{config} has no `nlptag fit` command in its header"
+    return match.group(1).split()
+
+
+def header_configs(config: Path) -> list[str]:
+    words = header_fit_command(config)
+    return [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--config"]
 
 
 def test_configs_were_found():
     assert (REPO / "configs" / "demo.yaml") in TASK_CONFIGS
     assert (REPO / "configs" / "pos" / "ud_ewt.yaml") in TASK_CONFIGS
-    assert OVERRIDES
-
-
-def test_every_task_config_starts_with_its_command():
-    for config in TASK_CONFIGS:
-        lines = config.read_text().splitlines()
-        header = " ".join(
-            line for line in lines[: next(i for i, x in enumerate(lines) if not x.startswith("#"))]
-        )
-        assert "nlptag fit" in header and "--config" in header, config
+    assert BASES and OVERRIDES
 
 
 @pytest.mark.parametrize("config", TASK_CONFIGS, ids=lambda c: str(c.relative_to(REPO)))
-def test_task_config_trains(config, tmp_path, monkeypatch):
+def test_every_task_config_header_composes_the_base_then_itself(config):
+    composed = header_configs(config)
+    assert composed[0] == "configs/base/trainer.yaml", composed
+    assert composed[-1] == str(config.relative_to(REPO)), composed
+
+
+def test_the_fast_pos_config_is_an_override_of_the_accurate_one():
+    fast = REPO / "configs" / "pos" / "ud_ewt_fast.yaml"
+    assert header_configs(fast)[1:] == ["configs/pos/ud_ewt.yaml", "configs/pos/ud_ewt_fast.yaml"]
+    assert "class_path: nlptag.tasks" not in fast.read_text()  # it only states what differs
+
+
+def tiny_data(config: Path, folder: Path) -> list[str]:
+    """Options that point ``config``'s data module at tiny generated files."""
+    task = config.parent.name
+    if config.name == "demo.yaml":
+        return []
+    if task == "pos":
+        files = {
+            s: DEMO_DATA / f for s, f in [("train", "train.conllu"), ("validation", "dev.conllu")]
+        }
+    elif task == "ner":
+        files = {"train": folder / "train.txt", "validation": folder / "dev.txt"}
+        files["train"].write_text(_toy_ner(40, 0))
+        files["validation"].write_text(_toy_ner(10, 1))
+    elif task == "sentiment":
+        generator = random.Random(0)
+        rows = ["sentence\tlabel"] + [
+            f"{' '.join(generator.choices(['good', 'bad', 'film'], k=4))}\t{i % 2}"
+            for i in range(40)
+        ]
+        files = {"train": folder / "train.tsv", "validation": folder / "train.tsv"}
+        files["train"].write_text("\n".join(rows) + "\n")
+    elif task == "lm":
+        files = {"train": folder / "text.txt"}
+        files["train"].write_text("First Citizen:\nBefore we proceed any further, hear me.\n" * 20)
+        return [f"--data.init_args.train_file={files['train']}", "--data.init_args.dataset=null"]
+    elif task == "translation":
+        write_pairs(folder / "train", 60, seed=0)
+        write_pairs(folder / "dev", 10, seed=1)
+        files = {"train": folder / "train", "validation": folder / "dev"}
+    else:
+        raise AssertionError(f"no tiny data for {config}: add it here")
+    return ["--data.init_args.dataset=null"] + [
+        f"--data.init_args.{split}_file={path}" for split, path in files.items()
+    ]
+
+
+def run_header_command(config: Path, tmp_path: Path, *extra: str) -> int:
+    composed = [arg for c in header_configs(config) for arg in ("--config", str(REPO / c))]
+    return main(
+        ["fit", *composed, "--trainer.fast_dev_run=2", f"--trainer.default_root_dir={tmp_path}"]
+        + list(extra)
+    )
+
+
+@pytest.mark.parametrize("config", TASK_CONFIGS, ids=lambda c: str(c.relative_to(REPO)))
+def test_task_config_trains_on_tiny_data(config, tmp_path, monkeypatch):
+    monkeypatch.setenv("NLPTAG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("NLPTAG_OFFLINE", "1")
+    data = tmp_path / "data"
+    data.mkdir()
+    assert run_header_command(config, tmp_path / "run", *tiny_data(config, data)) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", TASK_CONFIGS, ids=lambda c: str(c.relative_to(REPO)))
+def test_task_config_trains_on_its_real_data(config, tmp_path, monkeypatch):
     if config.name != "demo.yaml":
         if not SHARED_DATA.is_dir():
             pytest.skip(f"needs the data mirror {SHARED_DATA} (set NLPTAG_DATA_DIR)")
         monkeypatch.setenv("NLPTAG_DATA_DIR", str(SHARED_DATA))
-    status = main(
-        [
-            "fit",
-            "--config",
-            str(config),
-            "--trainer.fast_dev_run=2",
-            f"--trainer.default_root_dir={tmp_path}",
-        ]
-    )
-    assert status == 0
+    assert run_header_command(config, tmp_path) == 0
 
 
 @pytest.mark.parametrize("override", OVERRIDES, ids=lambda c: c.name)
 def test_override_config_parses(override):
     result = subprocess.run(
-        [sys.executable, "-m", "nlptag.cli", "fit", "--config", "configs/demo.yaml"]
-        + ["--config", str(override), "--print_config"],
+        [sys.executable, "-m", "nlptag.cli", "fit", "--config", "configs/base/trainer.yaml"]
+        + ["--config", "configs/demo.yaml", "--config", str(override), "--print_config"],
         cwd=REPO,
         capture_output=True,
         text=True,

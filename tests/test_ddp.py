@@ -19,17 +19,20 @@ def last_logged(path, key: str) -> float:
     return float(rows[-1][key])
 
 
+@pytest.mark.slow
 def test_two_process_ddp_fit_reduces_metrics_across_ranks(tmp_path):
     run = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "nlptag.cli", "fit", "--config", "configs/demo.yaml"]
+        [sys.executable, "-m", "nlptag.cli", "fit", "--config", "configs/base/trainer.yaml"]
+        + ["--config", "configs/demo.yaml"]
         + [f"--trainer.default_root_dir={run}", "--trainer.max_epochs=2"]
         + ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]
         + ["--data.init_args.batch_size=2"],
         cwd=REPO,
         capture_output=True,
         text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        # NLPTAG_VERBOSE: Lightning's info lines, which name the backend and the processes
+        env={**os.environ, "OMP_NUM_THREADS": "1", "NLPTAG_VERBOSE": "1"},
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
