@@ -200,7 +200,7 @@ class NlptagCLI(LightningCLI):
             ):
                 score = callback.best_model_score
                 shown = f" ({callback.monitor} {float(score):.4g})" if score is not None else ""
-                print(f"best checkpoint: {callback.best_model_path}{shown}")
+                print(f"best checkpoint: {callback.best_model_path}{shown}", file=sys.stderr)
 
     def after_validate(self) -> None:
         self._write_metrics("val/")

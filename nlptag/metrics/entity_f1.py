@@ -70,7 +70,8 @@ class EntityF1(Metric):
         self.total_tokens += counts.tokens
 
     def compute(self) -> dict[str, torch.Tensor]:
-        """``f1``, ``precision``, ``recall``, ``accuracy``, and ``f1/TYPE`` etc. per type, in %."""
+        """``f1``, ``precision``, ``recall``, ``acc`` (token accuracy, as conlleval counts it), and
+        ``f1/TYPE`` etc. per type, in %."""
         precision, recall, f1 = _prf(self.true_positives, self.predicted, self.gold)
         total_p, total_r, total_f1 = _prf(
             self.true_positives.sum(), self.predicted.sum(), self.gold.sum()
@@ -79,7 +80,7 @@ class EntityF1(Metric):
             "f1": total_f1,
             "precision": total_p,
             "recall": total_r,
-            "accuracy": _percent(self.correct_tokens, self.total_tokens),
+            "acc": _percent(self.correct_tokens, self.total_tokens),
         }
         for i, name in enumerate(self.entity_types):
             scores |= {

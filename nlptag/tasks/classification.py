@@ -11,9 +11,9 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from nlptag.errors import NlptagError
+from nlptag.metrics.percent import PercentAccuracy, PercentF1
 from nlptag.models.classifier import (
     ClassifierNetwork,
     EmbedderFactory,
@@ -28,11 +28,12 @@ from nlptag.text.encoding import ClassificationBatch
 
 
 def stage_metrics(num_labels: int, stage: str) -> MetricCollection:
-    """Accuracy (micro) and macro-averaged F1, logged as ``<stage>/acc`` and ``<stage>/f1``."""
+    """Accuracy (micro) and macro-averaged F1 in percent, logged as ``<stage>/acc`` and
+    ``<stage>/f1``."""
     return MetricCollection(
         {
-            "acc": MulticlassAccuracy(num_labels, average="micro"),
-            "f1": MulticlassF1Score(num_labels, average="macro"),
+            "acc": PercentAccuracy(num_labels, average="micro"),
+            "f1": PercentF1(num_labels, average="macro"),
         },
         prefix=f"{stage}/",
     )

@@ -75,7 +75,8 @@ class EntityTagger(SequenceTagger):
         return convert_tags([self.tag_names[t] for t in tag_ids], self.tag_scheme, self.data_scheme)
 
     def evaluate(self, stage: str, prediction: TagPrediction, batch: TaggingBatch) -> None:
-        super().evaluate(stage, prediction, batch)
+        """Update the stage's entity F1, which also counts token accuracy in the data's scheme
+        (as conlleval does), logged at the end of the epoch."""
         lengths = batch.lengths.tolist()
         predicted = [self.to_data_scheme(t[:n]) for t, n in zip(prediction.tags.tolist(), lengths)]
         gold = [self.to_data_scheme(t[:n]) for t, n in zip(batch.tags.tolist(), lengths)]
@@ -85,7 +86,7 @@ class EntityTagger(SequenceTagger):
     def _log_entity_f1(self, stage: str) -> None:
         metric = self.entity_f1[stage]
         values = metric.compute()
-        keys = values if stage == "test" else ("f1", "precision", "recall")
+        keys = values if stage == "test" else ("f1", "precision", "recall", "acc")
         self.log_dict({f"{stage}/{key}": values[key] for key in keys})
         metric.reset()
 

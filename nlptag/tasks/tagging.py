@@ -10,8 +10,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
-from torchmetrics.classification import MulticlassAccuracy
 
+from nlptag.metrics.percent import PercentAccuracy
 from nlptag.models.embeddings import WordEmbedder
 from nlptag.models.encoders import RecurrentEncoder
 from nlptag.models.heads import SoftmaxHead, TagPrediction
@@ -60,7 +60,7 @@ class SequenceTagger(pl.LightningModule):
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.accuracy = nn.ModuleDict(
-            {stage: MulticlassAccuracy(len(self.tag_names), average="micro") for stage in STAGES}
+            {stage: PercentAccuracy(len(self.tag_names), average="micro") for stage in STAGES}
         )
 
     def forward(self, batch: TaggingBatch) -> torch.Tensor:
@@ -85,7 +85,7 @@ class SequenceTagger(pl.LightningModule):
         return loss
 
     def evaluate(self, stage: str, prediction: TagPrediction, batch: TaggingBatch) -> None:
-        """Update and log the stage's metrics: micro-averaged token accuracy."""
+        """Update and log the stage's metrics: micro-averaged token accuracy, in percent."""
         accuracy = self.accuracy[stage]
         accuracy(prediction.tags[batch.mask], batch.tags[batch.mask])
         self.log(f"{stage}/acc", accuracy, batch_size=batch.words.size(0), prog_bar=True)

@@ -43,7 +43,7 @@ def test_mixed_schemes_and_ill_formed_sequences_match_conlleval() -> None:
         "f1": 100 / 3,
         "precision": 40.0,
         "recall": 200 / 7,
-        "accuracy": 900 / 13,
+        "acc": 900 / 13,
         "f1/PER": 50.0,
         "precision/PER": 50.0,
         "recall/PER": 50.0,
@@ -126,7 +126,7 @@ def test_empty_and_no_predictions() -> None:
     assert all(value.item() == 0.0 for value in scores.values())
     scores = update(EntityF1(["PER"]), [(["B-PER", "O"], ["O", "O"])]).compute()
     assert scores["precision"].item() == scores["recall"].item() == scores["f1"].item() == 0.0
-    assert scores["accuracy"].item() == 50.0
+    assert scores["acc"].item() == 50.0
 
 
 @pytest.mark.parametrize(
