@@ -19,7 +19,7 @@ from data_modules.base import WordDataModule, cached_parse, warn_unseen
 from data_modules.registry import get_spec
 from nlptag.errors import DataFormatError, NlptagError, require_positive
 from nlptag.text.encoding import collate_classification, encode_text
-from nlptag.text.readers import FileFormat, read_rows
+from nlptag.text.readers import FileFormat, read_rows, text_lines
 from nlptag.text.tokenize import Tokenizer, tokenize
 from nlptag.text.vocabulary import Vocabulary
 
@@ -134,6 +134,10 @@ class ClassificationDataModule(WordDataModule):
             if not tokens:
                 raise DataFormatError(path, line, f"the text ({hp.text_column!r}) is empty")
             label = row[hp.label_column] if labelled else None
+            if isinstance(label, dict | list | bool):
+                raise DataFormatError(
+                    path, line, f"the label ({hp.label_column!r}) is not a string or a number"
+                )
             if labelled and (label is None or str(label).strip() == ""):
                 raise DataFormatError(path, line, f"the label ({hp.label_column!r}) is empty")
             yield {
@@ -145,8 +149,7 @@ class ClassificationDataModule(WordDataModule):
     def _has_label_column(self, path: Path, file_format: FileFormat) -> bool:
         """Whether the file has labels: the header names the label column (TSV, CSV), or the
         first object has the label field (JSONL)."""
-        with open(path, encoding="utf-8", newline="") as handle:
-            first = next((line for line in handle if line.strip()), None)
+        first = next((line for line in text_lines(path) if line.strip()), None)
         if first is None:
             raise DataFormatError(path, 1, "the file is empty")
         if file_format == "jsonl":

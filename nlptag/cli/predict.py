@@ -55,6 +55,12 @@ def read_input_lines(path: str | None) -> list[str]:
     return text_lines(path)
 
 
+def file_lines(path: str | None) -> list[str] | None:
+    """The lines of the input file, read before the model loads so that a bad file stops at
+    once; ``None`` for stdin, which is read once the model has loaded."""
+    return None if path is None else read_input_lines(path)
+
+
 def check_output(path: str | None) -> None:
     """Stop before any work when ``-o`` cannot be written: its directory must exist."""
     if path is None:
@@ -145,12 +151,14 @@ def tag_main(argv: list[str]) -> int:
     parser.add_argument("--text", action="append", help="a sentence to tag (repeatable)")
     args = parser.parse_intermixed_args(argv)
     check_output(args.output)
-    lines = args.text if args.text else read_input_lines(args.input)
+    lines = args.text or file_lines(args.input)  # a bad file stops before the model loads
     from nlptag.inference import TagPredictor, load
 
     predictor = load(args.bundle, args.backend)
     if not isinstance(predictor, TagPredictor):
         raise NlptagError(f"{args.bundle} is a {predictor.task} model, not a tagger")
+    if lines is None:
+        lines = read_input_lines(None)
     name = args.input or "<stdin>"
     kind = args.input_format
     if kind == "auto":
@@ -205,12 +213,13 @@ def classify_main(argv: list[str]) -> int:
     _common_arguments(parser)
     args = parser.parse_intermixed_args(argv)
     check_output(args.output)
-    texts = [line for line in read_input_lines(args.input) if line.strip()]
+    lines = file_lines(args.input)  # a bad file stops before the model loads
     from nlptag.inference import ClassifierPredictor, load
 
     predictor = load(args.bundle, args.backend)
     if not isinstance(predictor, ClassifierPredictor):
         raise NlptagError(f"{args.bundle} is a {predictor.task} model, not a classifier")
+    texts = [line for line in lines or read_input_lines(None) if line.strip()]
     results = _predict_with_progress(predictor, texts, args.batch_size, args.input is not None)
     with _output(args.output) as out:
         for text, result in zip(texts, results):
@@ -232,12 +241,14 @@ def translate_main(argv: list[str]) -> int:
     if args.backend != "torch":
         raise NlptagError("translation models run in torch only (--backend torch)")
     check_output(args.output)
-    lines = read_input_lines(args.input)
+    lines = file_lines(args.input)  # a bad file stops before the model loads
     from nlptag.inference import TranslationPredictor, load
 
     predictor = load(args.bundle)
     if not isinstance(predictor, TranslationPredictor):
         raise NlptagError(f"{args.bundle} is a {predictor.task} model, not a translation model")
+    if lines is None:
+        lines = read_input_lines(None)
     kept = [line for line in lines if line.strip()]
     results = _predict_with_progress(
         predictor, kept, args.batch_size, args.input is not None, beam_size=args.beam
