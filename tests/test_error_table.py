@@ -402,3 +402,20 @@ def test_file_byte_order_mark_crlf_and_gzip_are_read(paths, capsys):
     assert main(["tag", str(paths["bundle"]), str(path)]) == 0
     tokens = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines() if line]
     assert tokens == ["The", "cat"]
+
+
+def test_unreadable_file_is_named(paths, capsys, monkeypatch):
+    """Permission denied (simulated: the tests may run as root, who reads any file)."""
+    target = paths["good_text"]
+    read_bytes = Path.read_bytes
+
+    def refuse(self: Path) -> bytes:
+        if self == target:
+            raise PermissionError(13, "Permission denied", str(self))
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert main(["tag", str(paths["bundle"]), str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"nlptag: error: {target}: cannot be read (Permission denied)"), err
+    assert "Traceback" not in err
