@@ -77,18 +77,24 @@ _LIGHTNING_CKPT_NAMES = ("best", "last", "hpc", "registry")
 """``--ckpt_path`` values that Lightning resolves itself, not file names."""
 
 
+def config_paths(argv: list[str]) -> list[Path]:
+    """The ``--config`` values of ``argv`` that are files, in order (a missing one is
+    jsonargparse's to report; a value may also be inline YAML)."""
+    paths = []
+    for i, arg in enumerate(argv):
+        name, equals, value = arg.partition("=")
+        if name in _CONFIG_OPTIONS:
+            path = Path(value if equals else (argv[i + 1] if i + 1 < len(argv) else ""))
+            if path.is_file():
+                paths.append(path)
+    return paths
+
+
 def config_file_problem(argv: list[str]) -> str | None:
     """``<file>:<line>: ...`` for the first ``--config`` file that is not valid YAML."""
     import yaml
 
-    for i, arg in enumerate(argv):
-        name, equals, value = arg.partition("=")
-        if name not in _CONFIG_OPTIONS:
-            continue
-        value = value if equals else (argv[i + 1] if i + 1 < len(argv) else "")
-        path = Path(value)
-        if not path.is_file():
-            continue  # jsonargparse reports a missing file; a value may be inline YAML
+    for path in config_paths(argv):
         try:
             yaml.safe_load(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError:
@@ -157,7 +163,7 @@ def summarize_parser_error(message: str, argv: list[str]) -> str:
 
 def _option_for_key(key: str, argv: list[str]) -> str:
     """``--a.b.key`` as given on the command line for jsonargparse's (possibly short) ``key``;
-    ``key`` itself (``config key 'key'``) when it came from a config file."""
+    else ``<file>:<line>: key`` of the config file line that sets it, else ``config key 'key'``."""
     for arg in argv:
         name = arg.partition("=")[0]
         if name.startswith("--") and (name[2:] == key or name[2:].endswith("." + key)):
@@ -165,15 +171,10 @@ def _option_for_key(key: str, argv: list[str]) -> str:
     if key in ("config", "ckpt_path"):
         return f"--{key}"
     last = key.rsplit(".", 1)[-1]
-    for i, arg in enumerate(argv):
-        name, equals, value = arg.partition("=")
-        if name not in _CONFIG_OPTIONS:
-            continue
-        path = Path(value if equals else (argv[i + 1] if i + 1 < len(argv) else ""))
-        if path.is_file():
-            for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-                if re.match(rf"\s*{re.escape(last)}\s*:", line):
-                    return f"{path}:{number}: {last}"
+    for path in reversed(config_paths(argv)):  # the last config file that sets it wins
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if re.match(rf"\s*{re.escape(last)}\s*:", line):
+                return f"{path}:{number}: {last}"
     return f"config key {key!r}"
 
 
