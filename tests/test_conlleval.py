@@ -9,6 +9,7 @@ from nlptag.cli import main as nlptag_main
 def main(argv: list[str]) -> int:
     return nlptag_main(["conlleval", *argv])
 
+
 # The sentences of tests/metrics/test_entity_f1.py's MIXED, as "word POS gold predicted" lines
 # after a -DOCSTART- line; the third sentence is closed by conlleval's own boundary "-X-".
 DATA = """\
