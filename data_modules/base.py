@@ -3,6 +3,7 @@ length-bucketed, DDP-aware batches."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +38,24 @@ def cached_parse(
         if not quiet:
             datasets.utils.enable_progress_bars()
     return parsed
+
+
+def warn_unseen(
+    source: object, what: str, counts: dict[str, int], total: int, module: pl.LightningDataModule
+) -> None:
+    """One warning line on stderr (once, on rank 0) naming the gold ``what`` (tags, labels) of
+    an evaluation file that training never had and how many items carry them."""
+    trainer = getattr(module, "trainer", None)
+    if trainer is not None and not trainer.is_global_zero:
+        return
+    names = ", ".join(f"{name} ({count})" for name, count in counts.items())
+    carried = sum(counts.values())
+    items = "tokens" if what == "tags" else "texts"
+    print(
+        f"nlptag: warning: {source}: {carried} of {total} {items} carry {what} that the training "
+        f"data does not have: {names}; the model cannot predict them, so they count as errors",
+        file=sys.stderr,
+    )
 
 
 class EncodedSplitsDataModule(pl.LightningDataModule):

@@ -15,11 +15,11 @@ from pathlib import Path
 import datasets
 from torch.utils.data import DataLoader
 
-from data_modules.base import WordDataModule, cached_parse
+from data_modules.base import WordDataModule, cached_parse, warn_unseen
 from data_modules.registry import get_spec
-from nlptag.errors import DataFormatError, NlptagError
+from nlptag.errors import DataFormatError, NlptagError, require_positive
 from nlptag.text.encoding import collate_classification, encode_text
-from nlptag.text.readers import FileFormat, read_rows
+from nlptag.text.readers import FileFormat, read_rows, text_lines
 from nlptag.text.tokenize import Tokenizer, tokenize
 from nlptag.text.vocabulary import Vocabulary
 
@@ -94,14 +94,18 @@ class ClassificationDataModule(WordDataModule):
             )
         if dataset is not None:
             get_spec(dataset)  # fail early on an unknown name
-        if max_length is not None and max_length < 1:
-            raise NlptagError("data.max_length must be at least 1")
+        require_positive(
+            "data", max_length=max_length, batch_size=batch_size, max_word_length=max_word_length
+        )
         self.save_hyperparameters()
         self._splits: dict[str, datasets.Dataset] = {}
         self._encoded: dict[str, list[dict]] = {}
         self.words: Vocabulary | None = None
         self.chars: Vocabulary | None = None
         self.labels: Vocabulary | None = None
+        self.unseen_labels: list[str] = []
+        """Gold labels of evaluation splits that training never had, in order of appearance;
+        the i-th gets the id ``len(labels) + i``, which the model cannot predict."""
 
     # --- reading ---------------------------------------------------------------------------
     def file_format(self, path: Path) -> FileFormat:
@@ -130,6 +134,10 @@ class ClassificationDataModule(WordDataModule):
             if not tokens:
                 raise DataFormatError(path, line, f"the text ({hp.text_column!r}) is empty")
             label = row[hp.label_column] if labelled else None
+            if isinstance(label, dict | list | bool):
+                raise DataFormatError(
+                    path, line, f"the label ({hp.label_column!r}) is not a string or a number"
+                )
             if labelled and (label is None or str(label).strip() == ""):
                 raise DataFormatError(path, line, f"the label ({hp.label_column!r}) is empty")
             yield {
@@ -141,8 +149,7 @@ class ClassificationDataModule(WordDataModule):
     def _has_label_column(self, path: Path, file_format: FileFormat) -> bool:
         """Whether the file has labels: the header names the label column (TSV, CSV), or the
         first object has the label field (JSONL)."""
-        with open(path, encoding="utf-8", newline="") as handle:
-            first = next((line for line in handle if line.strip()), None)
+        first = next((line for line in text_lines(path) if line.strip()), None)
         if first is None:
             raise DataFormatError(path, 1, "the file is empty")
         if file_format == "jsonl":
@@ -212,6 +219,11 @@ class ClassificationDataModule(WordDataModule):
         self.build_vocabularies()
         return list(self.labels.entries)
 
+    @property
+    def evaluation_label_names(self) -> list[str]:
+        """The labels of the gold ids: the model's labels, then :attr:`unseen_labels`."""
+        return self.label_names + self.unseen_labels
+
     def state_dict(self) -> dict[str, list[str]]:
         self.build_vocabularies()
         return {
@@ -224,6 +236,7 @@ class ClassificationDataModule(WordDataModule):
         self.words = Vocabulary(state["words"])
         self.chars = Vocabulary(state["chars"])
         self.labels = Vocabulary(state["labels"], unk=None)
+        self.unseen_labels = []
         self._encoded.clear()
 
     # --- encoding and loading ------------------------------------------------------------------
@@ -236,13 +249,23 @@ class ClassificationDataModule(WordDataModule):
             tokens, self.words, self.chars, h.max_length, h.max_word_length, index, label_id
         )
 
-    def label_id(self, label: str, path: Path | None, line: int) -> int:
-        if label not in self.labels:
-            known = ", ".join(self.labels.entries)
-            raise DataFormatError(
-                path, line, f"label {label!r} does not occur in the training data ({known})"
-            )
-        return self.labels.id(label)
+    def label_id(self, label: str) -> int:
+        """The gold id of ``label``; a label training never had gets a reserved id past the
+        model's labels (see :attr:`unseen_labels`)."""
+        if label in self.labels:
+            return self.labels.id(label)
+        return len(self.labels) + self.unseen_labels.index(label)
+
+    def _note_unseen(self, path: Path | None, labels: list[str]) -> None:
+        """Add the labels of an evaluation file that training never had to
+        :attr:`unseen_labels`, with one warning line naming them and their texts."""
+        counts: dict[str, int] = {}
+        for label in labels:
+            if label not in self.labels:
+                counts[label] = counts.get(label, 0) + 1
+        if counts:
+            self.unseen_labels += [label for label in counts if label not in self.unseen_labels]
+            warn_unseen(path, "labels", counts, len(labels), self)
 
     def encoded_split(self, split: str) -> list[dict]:
         """The split encoded for the model; every example must be labelled."""
@@ -256,11 +279,12 @@ class ClassificationDataModule(WordDataModule):
                     f"data: the {split} file {path} has no label column "
                     f"{self.hparams.label_column!r}; it can only be predicted (nlptag predict)"
                 )
+            self.build_vocabularies()
+            if split != "train":
+                self._note_unseen(path, data["label"])
             self._encoded[split] = [
-                self.encode(tokens, i, self.label_id(label, path, line))
-                for i, (tokens, label, line) in enumerate(
-                    zip(data["tokens"], data["label"], data["line"], strict=True)
-                )
+                self.encode(tokens, i, self.label_id(label))
+                for i, (tokens, label) in enumerate(zip(data["tokens"], data["label"], strict=True))
             ]
         return self._encoded[split]
 

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from data_modules.base import EncodedSplitsDataModule
 from data_modules.registry import get_spec, resolve_file
-from nlptag.errors import DataFormatError, NlptagError
+from nlptag.errors import DataFormatError, NlptagError, require_positive
 from nlptag.text.encoding import (
     collate_translation,
     decode_subwords,
@@ -174,8 +174,13 @@ class ParallelTextDataModule(EncodedSplitsDataModule):
         super().__init__()
         if vocab_size <= len(SUBWORD_SPECIALS):
             raise NlptagError(f"data.vocab_size must be more than {len(SUBWORD_SPECIALS)}")
-        if max_source_tokens < 1 or max_target_tokens < 1:
-            raise NlptagError("data.max_source_tokens and data.max_target_tokens must be >= 1")
+        require_positive(
+            "data",
+            max_source_tokens=max_source_tokens,
+            max_target_tokens=max_target_tokens,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+        )
         self.save_hyperparameters()
         self._splits: dict[str, ParallelSplit | None] = {}
         self._encoded: dict[str, list[dict]] = {}

@@ -8,10 +8,10 @@ from pathlib import Path
 import datasets
 from torch.utils.data import DataLoader
 
-from data_modules.base import WordDataModule, cached_parse
+from data_modules.base import WordDataModule, cached_parse, warn_unseen
 from data_modules.batching import collate_tagging
 from data_modules.registry import get_spec
-from nlptag.errors import DataFormatError, NlptagError
+from nlptag.errors import DataFormatError, NlptagError, require_positive
 from nlptag.text.encoding import encode_sentence
 from nlptag.text.readers import TagColumn, read_conllu
 from nlptag.text.tokenize import normalize_word
@@ -65,12 +65,16 @@ class TaggingDataModule(WordDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        require_positive("data", batch_size=batch_size, max_word_length=max_word_length)
         self.save_hyperparameters()
         self._splits: dict[str, datasets.Dataset] = {}
         self._encoded: dict[str, list[dict]] = {}
         self.words: Vocabulary | None = None
         self.chars: Vocabulary | None = None
         self.tags: Vocabulary | None = None
+        self.unseen_tags: list[str] = []
+        """Gold tags of evaluation splits that training never had, in order of appearance;
+        the i-th gets the id ``len(tags) + i``, which the model cannot predict."""
 
     # --- reading ---------------------------------------------------------------------------
     def read_file(self, path: Path) -> Iterator[dict[str, list[str]]]:
@@ -174,6 +178,11 @@ class TaggingDataModule(WordDataModule):
         self.build_vocabularies()
         return list(self.tags.entries)
 
+    @property
+    def evaluation_tag_names(self) -> list[str]:
+        """The tags of the gold ids: the model's tags, then :attr:`unseen_tags`."""
+        return self.tag_names + self.unseen_tags
+
     def state_dict(self) -> dict[str, list[str]]:
         self.build_vocabularies()
         return {"words": self.words.entries, "chars": self.chars.entries, "tags": self.tags.entries}
@@ -182,10 +191,15 @@ class TaggingDataModule(WordDataModule):
         self.words = Vocabulary(state["words"])
         self.chars = Vocabulary(state["chars"])
         self.tags = Vocabulary(state["tags"], unk=None)
+        self.unseen_tags = []
         self._encoded.clear()
 
     # --- encoding and loading ------------------------------------------------------------------
-    def encode(self, tokens: list[str], tags: list[str] | None = None) -> dict[str, list]:
+    def encode(
+        self, tokens: list[str], tags: list[str] | None = None, gold: Vocabulary | None = None
+    ) -> dict[str, list]:
+        """Ids of one sentence; ``gold`` (the training tags plus unseen ones) encodes ``tags``
+        that training never had."""
         self.build_vocabularies()
         h = self.hparams
         return encode_sentence(
@@ -194,10 +208,24 @@ class TaggingDataModule(WordDataModule):
             self.chars,
             h.max_word_length,
             tags,
-            self.tags,
+            gold or self.tags,
             h.lowercase,
             h.digits_to_zero,
         )
+
+    def _gold_vocabulary(self, split: str, tags: list[list[str]]) -> Vocabulary:
+        """The training tags plus the ones of ``split`` that training never had (added to
+        :attr:`unseen_tags`, with one warning line naming them and their tokens)."""
+        counts: dict[str, int] = {}
+        for sentence in tags:
+            for tag in sentence:
+                if tag not in self.tags:
+                    counts[tag] = counts.get(tag, 0) + 1
+        if counts:
+            self.unseen_tags += [tag for tag in counts if tag not in self.unseen_tags]
+            source = self.split_file(split) or self.hparams.hub_dataset
+            warn_unseen(source, "tags", counts, sum(len(sentence) for sentence in tags), self)
+        return Vocabulary(self.tags.entries + self.unseen_tags, unk=None)
 
     def encoded_split(self, split: str) -> list[dict]:
         if split not in self._encoded:
@@ -205,9 +233,11 @@ class TaggingDataModule(WordDataModule):
             if data is None:
                 raise NlptagError(f"data: no {split} split; set data.{split}_file")
             encoded = []
+            self.build_vocabularies()
+            gold = self._gold_vocabulary(split, data["tags"]) if split != "train" else self.tags
             for number, (tokens, tags) in enumerate(zip(data["tokens"], data["tags"]), start=1):
                 try:
-                    encoded.append(self.encode(tokens, tags))
+                    encoded.append(self.encode(tokens, tags, gold))
                 except NlptagError as error:
                     source = self.split_file(split) or self.hparams.hub_dataset
                     raise NlptagError(f"{source}: sentence {number}: {error}") from None

@@ -15,8 +15,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from data_modules.registry import get_spec, resolve_file
-from nlptag.errors import DataFormatError, NlptagError
+from nlptag.errors import DataFormatError, NlptagError, require_positive
 from nlptag.text.encoding import LMBatch
+from nlptag.text.readers import read_text
 from nlptag.text.vocabulary import UNK, Vocabulary
 
 SPLITS = ("train", "validation", "test")
@@ -110,6 +111,7 @@ class CharLMDataModule(pl.LightningDataModule):
             get_spec(dataset)  # fail early on an unknown name
         if not 0.0 < validation_fraction < 1.0:
             raise NlptagError("data.validation_fraction must be between 0 and 1")
+        require_positive("data", batch_size=batch_size, bptt_steps=bptt_steps)
         self.save_hyperparameters()
         self._texts: dict[str, str | None] = {}
         self._encoded: dict[str, torch.Tensor] = {}
@@ -119,7 +121,7 @@ class CharLMDataModule(pl.LightningDataModule):
     def _read(self, path: Path) -> str:
         if not path.is_file():
             raise NlptagError(f"{path} does not exist or is not a file")
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
         if len(text) < 2:
             raise DataFormatError(path, None, "a language model needs at least 2 characters")
         return text

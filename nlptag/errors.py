@@ -17,3 +17,11 @@ class DataFormatError(NlptagError):
         super().__init__(f"{where}: {message}")
         self.path = str(path)
         self.line = line
+
+
+def require_positive(prefix: str, **values: int | None) -> None:
+    """Stop with ``<prefix>.<name> must be at least 1, got <value>`` for the first value below 1
+    (``None`` is allowed: the option is off)."""
+    for name, value in values.items():
+        if value is not None and value < 1:
+            raise NlptagError(f"{prefix}.{name} must be at least 1, got {value}")

@@ -3,7 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from nlptag.cli.evaluate import conlleval_main as main
+from nlptag.cli import main as nlptag_main
+
+
+def main(argv: list[str]) -> int:
+    return nlptag_main(["conlleval", *argv])
+
 
 # The sentences of tests/metrics/test_entity_f1.py's MIXED, as "word POS gold predicted" lines
 # after a -DOCSTART- line; the third sentence is closed by conlleval's own boundary "-X-".
@@ -91,9 +96,9 @@ def test_malformed_lines_are_reported(
 ) -> None:
     path = tmp_path / "bad.txt"
     path.write_text(text)
-    assert run(capsys, [str(path)]) == (2, "", f"error: {path}{message}")
+    assert run(capsys, [str(path)]) == (2, "", f"nlptag: error: {path}{message}")
 
 
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     status, out, err = run(capsys, [str(tmp_path / "missing.txt")])
-    assert (status, out) == (2, "") and err.startswith("error: ") and "missing.txt" in err
+    assert (status, out) == (2, "") and err.startswith("nlptag: error: ") and "missing.txt" in err

@@ -93,7 +93,7 @@ def test_the_cli_dispatches_generate_and_reports_user_errors(checkpoint, tmp_pat
     assert "does not exist" in capsys.readouterr().err
     assert main(["generate", str(checkpoint), "--temperature", "-1"]) == 2
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
-    with pytest.raises(NlptagError, match="cannot be loaded safely"):
+    with pytest.raises(NlptagError, match="is not a PyTorch checkpoint"):
         nlptag.load(tmp_path / "junk.ckpt")
 
 

@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         from nlptag.cli.lightning import NlptagCLI
 
         NlptagCLI(args=None if argv is None else args)
+    except SystemExit as stop:  # a parser's --help or one-line error: its exit status
+        if stop.code is None or isinstance(stop.code, int):
+            return stop.code or 0
+        print(stop.code, file=sys.stderr)  # SystemExit("message"), as Python would print it
+        return 2
     except Exception as error:  # noqa: BLE001 - only nlptag's own errors are reported briefly
         cause = _nlptag_cause(error)
         if cause is None:

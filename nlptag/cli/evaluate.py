@@ -3,12 +3,12 @@ prediction file as the CoNLL script reports them."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from nlptag.cli.arguments import ToolArgumentParser
 from nlptag.cli.predict import read_input_lines
 from nlptag.errors import NlptagError
 from nlptag.metrics.conlleval import count_chunks, read_pairs, report
@@ -80,7 +80,7 @@ def evaluate_main(argv: list[str]) -> int:
 
     ``nlptag evaluate BUNDLE FILE``: the task's metrics on a labelled file (the format the
     model was trained on), as JSON on stdout, computed by the same code as ``nlptag test``."""
-    parser = argparse.ArgumentParser(prog="nlptag evaluate", description=evaluate_main.__doc__)
+    parser = ToolArgumentParser(prog="nlptag evaluate", description=evaluate_main.__doc__)
     parser.add_argument("bundle", help="a bundle directory from `nlptag export` (or a .ckpt)")
     parser.add_argument("file", help="a labelled file")
     args = parser.parse_args(argv)
@@ -93,7 +93,7 @@ def conlleval_main(argv: list[str]) -> int:
     """score a CoNLL prediction file like conlleval
 
     ``nlptag conlleval [-d DELIM] [-o OTAG] [-r] [FILE]``; returns the exit status."""
-    parser = argparse.ArgumentParser(
+    parser = ToolArgumentParser(
         prog="nlptag conlleval",
         description="Chunk precision, recall and FB1 of 'token ... gold predicted' lines, "
         "exactly as the CoNLL conlleval script reports them.",
@@ -109,11 +109,7 @@ def conlleval_main(argv: list[str]) -> int:
         if not delimiter:
             raise NlptagError("-d: the delimiter must not be empty")
     name = args.file or "<stdin>"
-    try:  # reported as conlleval.pl reports it
-        lines = read_input_lines(args.file)
-        counts = count_chunks(read_pairs(lines, name, delimiter, args.raw, args.outside))
-    except NlptagError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    lines = read_input_lines(args.file)
+    counts = count_chunks(read_pairs(lines, name, delimiter, args.raw, args.outside))
     sys.stdout.write(report(counts))
     return 0

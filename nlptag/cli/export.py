@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+from nlptag.cli.arguments import ToolArgumentParser
 
 
 def export_main(argv: list[str]) -> int:
     """write a checkpoint as a bundle (safetensors + JSON)
 
     ``nlptag export CKPT OUT [--onnx] [--quantize int8] [--overwrite]``."""
-    parser = argparse.ArgumentParser(
+    parser = ToolArgumentParser(
         prog="nlptag export",
         description="Write a self-contained bundle directory (model.safetensors, config.json, "
         "vocabularies and tokenizers as JSON; nothing pickled) from a checkpoint.",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -67,18 +68,156 @@ DATA_TO_MODEL_LINKS = (
 
 
 class NlptagArgumentParser(LightningArgumentParser):
-    """Reports a bad option or config key in one paragraph instead of the whole usage text."""
+    """Reports a bad option, config key or config file in one paragraph instead of the whole
+    usage text: the option (or key), what was expected and what was given; a YAML syntax error
+    with the file and line; a ``--ckpt_path`` that is not a file before anything is built."""
 
     _INFORMATIVE = ("not accepted", "not expected", "No action", "unrecognized", "Problem with")
+    _argv: list[str] = []
+    """The arguments of the last parse (subcommand parsers report errors without them)."""
+    _parsing = False
+
+    def parse_args(self, args=None, *rest, **kwargs):
+        if self._parsing:  # jsonargparse parses nested class arguments with parsers of its own
+            return super().parse_args(args, *rest, **kwargs)
+        argv = [str(arg) for arg in (sys.argv[1:] if args is None else args)]
+        NlptagArgumentParser._argv = argv
+        problem = config_file_problem(argv)
+        if problem is not None:
+            self._exit(problem)
+        NlptagArgumentParser._parsing = True
+        try:
+            config = super().parse_args(args, *rest, **kwargs)
+        finally:
+            NlptagArgumentParser._parsing = False
+        problem = ckpt_path_problem(config)
+        if problem is not None:
+            self._exit(problem)
+        return config
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-        kept = lines[:1] + [line for line in lines[1:] if any(k in line for k in self._INFORMATIVE)]
-        print(
-            f"nlptag: error: {' '.join(kept)} (see `nlptag <command> --help` for the options)",
-            file=sys.stderr,
+        self._exit(
+            f"{summarize_parser_error(str(message), self._argv)} "
+            "(see `nlptag <command> --help` for the options)"
         )
+
+    @staticmethod
+    def _exit(text: str) -> NoReturn:
+        print(f"nlptag: error: {text}", file=sys.stderr)
         sys.exit(2)
+
+
+_CONFIG_OPTIONS = ("--config", "-c")
+_LIGHTNING_CKPT_NAMES = ("best", "last", "hpc", "registry")
+"""``--ckpt_path`` values that Lightning resolves itself, not file names."""
+
+
+def config_paths(argv: list[str]) -> list[Path]:
+    """The ``--config`` values of ``argv`` that are files, in order (a missing one is
+    jsonargparse's to report; a value may also be inline YAML)."""
+    paths = []
+    for i, arg in enumerate(argv):
+        name, equals, value = arg.partition("=")
+        if name in _CONFIG_OPTIONS:
+            path = Path(value if equals else (argv[i + 1] if i + 1 < len(argv) else ""))
+            if path.is_file():
+                paths.append(path)
+    return paths
+
+
+def config_file_problem(argv: list[str]) -> str | None:
+    """``<file>:<line>: ...`` for the first ``--config`` file that is not valid YAML."""
+    import yaml
+
+    for path in config_paths(argv):
+        try:
+            yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            return f"{path}: not UTF-8 text; save the config file as UTF-8"
+        except OSError as error:
+            return f"{path}: cannot be read ({error.strerror or error})"
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            context = getattr(error, "context", None)
+            context_mark = getattr(error, "context_mark", None)
+            if context and context_mark is not None:
+                problem += f", {context} that starts on line {context_mark.line + 1}"
+            if mark is not None:
+                problem += f" (column {mark.column + 1})"
+            return f"{where}: invalid YAML: {problem}"
+    return None
+
+
+def ckpt_path_problem(config) -> str | None:
+    """A ``--ckpt_path`` that names no file (Lightning would stop with a traceback)."""
+    subcommand = config.get("subcommand") if hasattr(config, "get") else None
+    if not subcommand:
+        return None
+    ckpt_path = config[subcommand].get("ckpt_path")
+    if ckpt_path is None:
+        return None
+    ckpt_path = str(ckpt_path)
+    if ckpt_path.split(":")[0] in _LIGHTNING_CKPT_NAMES or "://" in ckpt_path:
+        return None
+    path = Path(ckpt_path)
+    if path.is_dir():
+        return f"--ckpt_path {path}: is a directory, not a checkpoint file"
+    if not path.is_file():
+        return f"--ckpt_path {path}: no such file"
+    return None
+
+
+def summarize_parser_error(message: str, argv: list[str]) -> str:
+    """jsonargparse's report in one line: for a value of the wrong type, the option as the
+    user wrote it (or the config key), the expected type and the given value."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return "invalid arguments"
+    found = re.match(r'Parser key "([^"]+)":\s*(.*)', lines[0])
+    if found is None:
+        kept = lines[:1] + [
+            line for line in lines[1:] if any(k in line for k in NlptagArgumentParser._INFORMATIVE)
+        ]
+        return " ".join(kept)
+    key, rest = found.group(1), " ".join([found.group(2), *lines[1:]]).strip()
+    option = _option_for_key(key, argv)
+    expected = []
+    for line in lines[1:] if not found.group(2) else [found.group(2), *lines[1:]]:
+        match = re.match(r"-?\s*Expected an? (.+?)(?:\. Got value: .*)?$", line)
+        if match and _type_name(match.group(1)) not in expected:
+            expected.append(_type_name(match.group(1)))
+    given = re.search(r"(?:Given value|Got value): (.*?)(?:$|\s+-\s)", rest)
+    if expected and given:
+        return f"{option}: expected {' or '.join(expected)}, got {given.group(1)!r}"
+    kept = [found.group(2)] if found.group(2) else []
+    kept += [line for line in lines[1:] if not line.startswith(("Errors:", "Subtypes:"))]
+    return f"{option}: {' '.join(kept)}".strip()
+
+
+def _option_for_key(key: str, argv: list[str]) -> str:
+    """``--a.b.key`` as given on the command line for jsonargparse's (possibly short) ``key``;
+    else ``<file>:<line>: key`` of the config file line that sets it, else ``config key 'key'``."""
+    for arg in argv:
+        name = arg.partition("=")[0]
+        if name.startswith("--") and (name[2:] == key or name[2:].endswith("." + key)):
+            return name
+    if key in ("config", "ckpt_path"):
+        return f"--{key}"
+    last = key.rsplit(".", 1)[-1]
+    for path in reversed(config_paths(argv)):  # the last config file that sets it wins
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if re.match(rf"\s*{re.escape(last)}\s*:", line):
+                return f"{path}:{number}: {last}"
+    return f"config key {key!r}"
+
+
+def _type_name(text: str) -> str:
+    """``<class 'int'>`` -> ``int``, ``typing.Literal['a', 'b']`` -> ``one of 'a', 'b'``."""
+    text = re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", text).replace("NoneType", "None")
+    literal = re.fullmatch(r"(?:typing\.)?Literal\[(.*)\]", text)
+    return f"one of {literal.group(1)}" if literal else text
 
 
 class NlptagCLI(LightningCLI):

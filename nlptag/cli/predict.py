@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
@@ -17,6 +16,12 @@ from typing import Any, Literal, TextIO
 
 from tqdm import tqdm
 
+from nlptag.cli.arguments import (
+    ToolArgumentParser,
+    non_negative_int,
+    positive_int,
+    temperature,
+)
 from nlptag.errors import NlptagError
 from nlptag.text.readers import (
     CONLLU_COLUMN_INDEX,
@@ -28,17 +33,6 @@ from nlptag.text.readers import (
 )
 
 InputFormat = Literal["auto", "text", "conll", "conllu"]
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,15 +55,31 @@ def read_input_lines(path: str | None) -> list[str]:
     return text_lines(path)
 
 
+def file_lines(path: str | None) -> list[str] | None:
+    """The lines of the input file, read before the model loads so that a bad file stops at
+    once; ``None`` for stdin, which is read once the model has loaded."""
+    return None if path is None else read_input_lines(path)
+
+
+def check_output(path: str | None) -> None:
+    """Stop before any work when ``-o`` cannot be written: its directory must exist."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise NlptagError(f"-o {path}: is a directory; give a file name")
+    if not target.parent.is_dir():
+        raise NlptagError(f"-o {path}: the directory {target.parent} does not exist")
+
+
 @contextmanager
 def _output(path: str | None) -> Iterator[TextIO]:
     """Stdout, or a file written atomically (temporary file in its directory, then renamed)."""
     if path is None:
         yield sys.stdout
         return
+    check_output(path)
     target = Path(path)
-    if not target.parent.is_dir():
-        raise NlptagError(f"-o {path}: the directory {target.parent} does not exist")
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
@@ -127,7 +137,7 @@ def tag_main(argv: list[str]) -> int:
     columns or CoNLL-U. CoNLL-U comes back as CoNLL-U with the predicted tag in the tag column;
     CoNLL columns come back with the prediction as an extra last column (what conlleval reads);
     raw text gives ``token<TAB>tag`` lines (``--format conll``) or JSON lines (``jsonl``)."""
-    parser = argparse.ArgumentParser(prog="nlptag tag", description=tag_main.__doc__)
+    parser = ToolArgumentParser(prog="nlptag tag", description=tag_main.__doc__)
     _common_arguments(parser)
     parser.add_argument(
         "--input-format",
@@ -140,12 +150,15 @@ def tag_main(argv: list[str]) -> int:
     )
     parser.add_argument("--text", action="append", help="a sentence to tag (repeatable)")
     args = parser.parse_intermixed_args(argv)
+    check_output(args.output)
+    lines = args.text or file_lines(args.input)  # a bad file stops before the model loads
     from nlptag.inference import TagPredictor, load
 
     predictor = load(args.bundle, args.backend)
     if not isinstance(predictor, TagPredictor):
         raise NlptagError(f"{args.bundle} is a {predictor.task} model, not a tagger")
-    lines = args.text if args.text else read_input_lines(args.input)
+    if lines is None:
+        lines = read_input_lines(None)
     name = args.input or "<stdin>"
     kind = args.input_format
     if kind == "auto":
@@ -196,15 +209,17 @@ def classify_main(argv: list[str]) -> int:
 
     ``nlptag classify BUNDLE [INPUT]``: one text per line in (blank lines are skipped);
     ``label<TAB>probability<TAB>text`` lines out."""
-    parser = argparse.ArgumentParser(prog="nlptag classify", description=classify_main.__doc__)
+    parser = ToolArgumentParser(prog="nlptag classify", description=classify_main.__doc__)
     _common_arguments(parser)
     args = parser.parse_intermixed_args(argv)
+    check_output(args.output)
+    lines = file_lines(args.input)  # a bad file stops before the model loads
     from nlptag.inference import ClassifierPredictor, load
 
     predictor = load(args.bundle, args.backend)
     if not isinstance(predictor, ClassifierPredictor):
         raise NlptagError(f"{args.bundle} is a {predictor.task} model, not a classifier")
-    texts = [line for line in read_input_lines(args.input) if line.strip()]
+    texts = [line for line in lines or read_input_lines(None) if line.strip()]
     results = _predict_with_progress(predictor, texts, args.batch_size, args.input is not None)
     with _output(args.output) as out:
         for text, result in zip(texts, results):
@@ -217,20 +232,23 @@ def translate_main(argv: list[str]) -> int:
 
     ``nlptag translate BUNDLE [INPUT] [--beam N]``: one source sentence per line in, its
     translation per line out (a blank line gives a blank line)."""
-    parser = argparse.ArgumentParser(prog="nlptag translate", description=translate_main.__doc__)
+    parser = ToolArgumentParser(prog="nlptag translate", description=translate_main.__doc__)
     _common_arguments(parser)
-    parser.add_argument("--beam", type=int, default=None, help="beam size (default: the model's)")
+    parser.add_argument(
+        "--beam", type=positive_int, default=None, help="beam size (default: the model's)"
+    )
     args = parser.parse_intermixed_args(argv)
     if args.backend != "torch":
         raise NlptagError("translation models run in torch only (--backend torch)")
+    check_output(args.output)
+    lines = file_lines(args.input)  # a bad file stops before the model loads
     from nlptag.inference import TranslationPredictor, load
 
     predictor = load(args.bundle)
     if not isinstance(predictor, TranslationPredictor):
         raise NlptagError(f"{args.bundle} is a {predictor.task} model, not a translation model")
-    if args.beam is not None and args.beam < 1:
-        raise NlptagError("--beam must be at least 1")
-    lines = read_input_lines(args.input)
+    if lines is None:
+        lines = read_input_lines(None)
     kept = [line for line in lines if line.strip()]
     results = _predict_with_progress(
         predictor, kept, args.batch_size, args.input is not None, beam_size=args.beam
@@ -248,12 +266,15 @@ def attention_main(argv: list[str]) -> int:
     ``nlptag attention BUNDLE SENTENCE -o attention.png [--beam N]``: translates one sentence
     and saves the attention weights as a heatmap (source subwords along x, output subwords
     along y); prints the translation."""
-    parser = argparse.ArgumentParser(prog="nlptag attention", description=attention_main.__doc__)
+    parser = ToolArgumentParser(prog="nlptag attention", description=attention_main.__doc__)
     parser.add_argument("bundle", help="a translation bundle from `nlptag export` (or a .ckpt)")
     parser.add_argument("sentence", help="the source sentence")
     parser.add_argument("-o", "--output", default="attention.png", help="PNG file to write")
-    parser.add_argument("--beam", type=int, default=None, help="beam size (default: the model's)")
+    parser.add_argument(
+        "--beam", type=positive_int, default=None, help="beam size (default: the model's)"
+    )
     args = parser.parse_args(argv)
+    check_output(args.output)
     from nlptag.inference import TranslationPredictor, load
     from nlptag.inference.plots import save_attention_heatmap
 
@@ -275,7 +296,7 @@ def attention_main(argv: list[str]) -> int:
 
 # --- nlptag generate ---------------------------------------------------------------------------
 def _generate_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ToolArgumentParser(
         prog="nlptag generate",
         description="Sample text from a trained character language model; prints the prime "
         "followed by the sampled characters.",
@@ -284,11 +305,13 @@ def _generate_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--prime", default="\n", help="text read before sampling (default: a newline)"
     )
-    parser.add_argument("--length", type=int, default=500, help="characters to sample")
+    parser.add_argument("--length", type=non_negative_int, default=500, help="characters to sample")
     parser.add_argument(
-        "--temperature", type=float, default=1.0, help="softmax temperature; 0 is greedy"
+        "--temperature", type=temperature, default=1.0, help="softmax temperature; 0 is greedy"
     )
-    parser.add_argument("--top-k", type=int, default=None, help="sample among the k most likely")
+    parser.add_argument(
+        "--top-k", type=positive_int, default=None, help="sample among the k most likely"
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for a reproducible sample")
     return parser
 
@@ -299,12 +322,6 @@ def generate_main(argv: list[str]) -> int:
     ``nlptag generate BUNDLE --prime TEXT --length N``: prints the prime followed by the
     sampled characters."""
     args = _generate_parser().parse_intermixed_args(argv)
-    if args.length < 0:
-        raise NlptagError("--length must be >= 0")
-    if not math.isfinite(args.temperature) or args.temperature < 0:
-        raise NlptagError(f"--temperature must be a finite number >= 0, got {args.temperature}")
-    if args.top_k is not None and args.top_k < 1:
-        raise NlptagError("--top-k must be at least 1")
     if not args.prime:
         raise NlptagError("--prime must not be empty")
     from nlptag.inference import LanguageModelPredictor, load

@@ -260,8 +260,10 @@ def _write_files(bundle: Bundle, out: Path, onnx_model: Path | None) -> None:
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise NlptagError(f"{path}: corrupt JSON ({error})") from None
+    except json.JSONDecodeError as error:
+        raise NlptagError(f"{path}:{error.lineno}: corrupt JSON ({error.msg})") from None
+    except UnicodeDecodeError:
+        raise NlptagError(f"{path}: corrupt JSON (not UTF-8 text)") from None
     except OSError as error:
         raise NlptagError(f"{path}: cannot be read ({error.strerror})") from None
 

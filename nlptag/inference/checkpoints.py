@@ -6,7 +6,7 @@ Nothing here imports Lightning or the task modules: a task is known by its class
 
 from __future__ import annotations
 
-import pickle
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,21 +29,47 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise NlptagError(f"checkpoint {path} does not exist")
+    if path.is_dir():
+        raise NlptagError(f"checkpoint {path} is a directory, not a checkpoint file")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-        raise NlptagError(
-            f"checkpoint {path} cannot be loaded safely (only tensors and plain types are "
-            f"accepted; a truncated or corrupt file fails too): {first_line}"
-        ) from None
-    except OSError as error:
-        raise NlptagError(f"checkpoint {path} cannot be read ({error.strerror})") from None
+    except Exception as error:  # noqa: BLE001 - torch reports damaged files in many ways
+        raise NlptagError(_load_failure(path, error)) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise NlptagError(f"{path} is not a Lightning checkpoint written by `nlptag fit`")
     check_class_paths(checkpoint.get("hyper_parameters"), str(path), TRAINING_CLASSES)
     check_class_paths(checkpoint.get("datamodule_hyper_parameters"), str(path), TRAINING_CLASSES)
     return checkpoint
+
+
+def _load_failure(path: Path, error: Exception) -> str:
+    """One line on why ``torch.load(weights_only=True)`` refused ``path``: an object that
+    needs unpickling (refused on purpose), or a file that is no checkpoint at all."""
+    text = str(error)
+    unsafe = re.search(r"Unsupported global: GLOBAL ([\w.:]+)", text)
+    if unsafe:
+        return (
+            f"checkpoint {path} cannot be loaded safely: it holds a pickled {unsafe.group(1)} "
+            "object, and only tensors and plain types are accepted"
+        )
+    if isinstance(error, PermissionError | IsADirectoryError):
+        return f"checkpoint {path} cannot be read ({error.strerror})"
+    with open(path, "rb") as handle:
+        truncated_zip = handle.read(4) == b"PK\x03\x04" and not zipfile.is_zipfile(path)
+    if truncated_zip:
+        reason = "a truncated zip archive"
+    elif isinstance(error, OSError) and error.strerror:
+        reason = error.strerror
+    else:
+        detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        reason = detail.group(1) if detail else (lines[0] if lines else type(error).__name__)
+        if isinstance(error, KeyError | IndexError | ValueError | TypeError):
+            reason = "unreadable content"
+    return (
+        f"checkpoint {path} is not a PyTorch checkpoint, or it is truncated or corrupt "
+        f"({reason}); give the .ckpt that `nlptag fit` wrote"
+    )
 
 
 def _spec(class_path: str, **init_args: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from nlptag.models.embeddings import WordEmbedder
 from nlptag.models.encoders import RecurrentEncoder
 from nlptag.models.pooling import MaxPooling
 from nlptag.tasks.optimization import optimizer_config
+from nlptag.tasks.tagging import gold_names
 from nlptag.text.encoding import ClassificationBatch
 
 
@@ -102,19 +103,38 @@ class SequenceClassifier(pl.LightningModule):
         self.val_metrics = stage_metrics(num_labels, "val")
         self.test_metrics = stage_metrics(num_labels, "test")
 
+    def setup(self, stage: str) -> None:
+        """Take the gold labels of the data module (its ``evaluation_label_names``): a label of
+        the evaluation data that training never had has an id past ``label_names``, which the
+        model cannot predict, so its texts count as errors; the metrics are sized for it."""
+        names = gold_names(self, "evaluation_label_names", self.label_names)
+        if len(names) > self.val_metrics["acc"].num_classes:
+            self.val_metrics = stage_metrics(len(names), "val")
+            self.test_metrics = stage_metrics(len(names), "test")
+
     def forward(self, batch: ClassificationBatch) -> torch.Tensor:
         """Label scores (B, C)."""
         return self.network(batch.words, batch.chars, batch.lengths)
 
     def _step(
         self, batch: ClassificationBatch, stage: str, metrics: MetricCollection
-    ) -> torch.Tensor:
+    ) -> torch.Tensor | None:
         logits = self(batch)
-        loss = nn.functional.cross_entropy(
-            logits, batch.labels, weight=self.class_weights, label_smoothing=self.label_smoothing
-        )
         size = batch.words.size(0)
-        self.log(f"{stage}/loss", loss, batch_size=size, sync_dist=stage != "train", prog_bar=True)
+        # texts with a label training never had have no loss: there is no logit for it
+        known = batch.labels < len(self.label_names)  # (B,)
+        loss = None
+        if known.any():
+            loss = nn.functional.cross_entropy(
+                logits[known],
+                batch.labels[known],
+                weight=self.class_weights,
+                label_smoothing=self.label_smoothing,
+            )
+            sync = stage != "train"
+            self.log(
+                f"{stage}/loss", loss, batch_size=int(known.sum()), sync_dist=sync, prog_bar=True
+            )
         metrics(logits.argmax(dim=-1), batch.labels)
         self.log_dict(metrics, batch_size=size, on_step=False, on_epoch=True, prog_bar=True)
         return loss

@@ -22,6 +22,11 @@ from nlptag.text.encoding import TaggingBatch
 from nlptag.text.schemes import Scheme, convert_tags, extract_chunks
 
 
+def entity_types(tag_names: list[str]) -> list[str]:
+    """The entity types of ``tag_names`` (``B-PER`` -> ``PER``), sorted."""
+    return sorted({tag.split("-", 1)[1] for tag in tag_names if "-" in tag})
+
+
 class EntityTagger(SequenceTagger):
     """A :class:`SequenceTagger` for entities: the model works in ``tag_scheme`` (IOBES by default);
     metrics and predictions use the data's own ``data_scheme``. Both are linked from the data
@@ -68,18 +73,30 @@ class EntityTagger(SequenceTagger):
             )
         self.data_scheme = data_scheme
         self.tag_scheme = tag_scheme
-        types = sorted({tag.split("-", 1)[1] for tag in self.tag_names if "-" in tag})
+        types = entity_types(self.tag_names)
         self.entity_f1 = nn.ModuleDict({stage: EntityF1(types) for stage in STAGES})
 
-    def to_data_scheme(self, tag_ids: list[int]) -> list[str]:
-        return convert_tags([self.tag_names[t] for t in tag_ids], self.tag_scheme, self.data_scheme)
+    def setup(self, stage: str) -> None:
+        """As :meth:`SequenceTagger.setup`; entity types only the gold tags have are scored
+        too (their entities are missed, as conlleval counts them)."""
+        super().setup(stage)
+        types = entity_types(self.gold_tag_names)
+        if types != self.entity_f1["val"].entity_types:
+            self.entity_f1 = nn.ModuleDict({stage: EntityF1(types) for stage in STAGES})
+
+    def to_data_scheme(self, tag_ids: list[int], names: list[str] | None = None) -> list[str]:
+        """Tag ids as tags of the data's scheme; ``names`` are the tags of the ids (default:
+        the model's)."""
+        names = self.tag_names if names is None else names
+        return convert_tags([names[t] for t in tag_ids], self.tag_scheme, self.data_scheme)
 
     def evaluate(self, stage: str, prediction: TagPrediction, batch: TaggingBatch) -> None:
         """Update the stage's entity F1, which also counts token accuracy in the data's scheme
         (as conlleval does), logged at the end of the epoch."""
         lengths = batch.lengths.tolist()
         predicted = [self.to_data_scheme(t[:n]) for t, n in zip(prediction.tags.tolist(), lengths)]
-        gold = [self.to_data_scheme(t[:n]) for t, n in zip(batch.tags.tolist(), lengths)]
+        names = self.gold_tag_names
+        gold = [self.to_data_scheme(t[:n], names) for t, n in zip(batch.tags.tolist(), lengths)]
         metric = self.entity_f1[stage]
         metric.update(predicted, gold)
 

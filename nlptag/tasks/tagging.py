@@ -23,6 +23,16 @@ STAGES = ("val", "test")
 """Stages with metrics; training logs only its loss (decoding every batch would slow it down)."""
 
 
+def gold_names(module: pl.LightningModule, attribute: str, names: list[str]) -> list[str]:
+    """The data module's ``attribute`` (gold tag or label names: ``names`` followed by those
+    that training never had), or ``names`` when there is none or it does not start with them."""
+    trainer = module._trainer
+    found = getattr(getattr(trainer, "datamodule", None), attribute, None)
+    if found is None or list(found[: len(names)]) != list(names):
+        return list(names)
+    return list(found)
+
+
 class SequenceTagger(pl.LightningModule):
     """Trains a :class:`~nlptag.models.tagger.TaggerNetwork` built from the pieces below; the
     head (softmax or CRF) decides loss and decoding.
@@ -57,6 +67,9 @@ class SequenceTagger(pl.LightningModule):
         self.save_hyperparameters()
         self.network = TaggerNetwork(num_words, num_chars, tag_names, embedder, encoder, head)
         self.tag_names = self.network.tag_names
+        self.gold_tag_names = list(self.tag_names)
+        """The tags of the gold ids: ``tag_names``, then tags of the evaluation data that
+        training never had (ids the model cannot predict; see :meth:`setup`)."""
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.accuracy = nn.ModuleDict(
@@ -67,6 +80,17 @@ class SequenceTagger(pl.LightningModule):
         """Encoder features (B, T, H)."""
         return self.network(batch.words, batch.chars, batch.lengths)
 
+    def setup(self, stage: str) -> None:
+        """Take the gold tags of the data module (its ``evaluation_tag_names``): a tag of the
+        evaluation data that training never had has an id past ``tag_names``, which the model
+        cannot predict, so its tokens count as errors; the metrics are sized for it."""
+        names = gold_names(self, "evaluation_tag_names", self.tag_names)
+        if len(names) > len(self.gold_tag_names):
+            self.gold_tag_names = names
+            self.accuracy = nn.ModuleDict(
+                {stage: MulticlassAccuracy(len(names), average="micro") for stage in STAGES}
+            )
+
     @property
     def head(self):
         """The network's tagging head (loss and decoding)."""
@@ -75,11 +99,19 @@ class SequenceTagger(pl.LightningModule):
     def decode(self, batch: TaggingBatch) -> TagPrediction:
         return self.head.decode(self(batch), batch.mask)
 
-    def _step(self, batch: TaggingBatch, stage: str) -> torch.Tensor:
+    def _step(self, batch: TaggingBatch, stage: str) -> torch.Tensor | None:
         features = self(batch)
-        loss = self.head.loss(features, batch.tags, batch.mask)
-        size = batch.words.size(0)
-        self.log(f"{stage}/loss", loss, batch_size=size, sync_dist=stage != "train", prog_bar=True)
+        # sentences with a tag training never had have no loss: the head has no score for it
+        known = ((batch.tags < len(self.tag_names)) | ~batch.mask).all(dim=1)  # (B,)
+        loss = None
+        if known.all():
+            loss = self.head.loss(features, batch.tags, batch.mask)
+        elif known.any():
+            loss = self.head.loss(features[known], batch.tags[known], batch.mask[known])
+        if loss is not None:
+            size = int(known.sum())
+            sync = stage != "train"
+            self.log(f"{stage}/loss", loss, batch_size=size, sync_dist=sync, prog_bar=True)
         if stage != "train":
             self.evaluate(stage, self.head.decode(features, batch.mask), batch)
         return loss

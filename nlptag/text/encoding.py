@@ -33,10 +33,10 @@ def encode_sentence(
     without tags). A word's characters are cut to ``max_word_length``."""
     tag_ids = [0] * len(tokens)
     if tags is not None:
-        try:
-            tag_ids = tag_vocabulary.ids(tags)
-        except KeyError as error:
-            raise NlptagError(f"tag {error.args[0]} does not occur in the training data") from None
+        unknown = next((tag for tag in tags if tag not in tag_vocabulary), None)
+        if unknown is not None:
+            raise NlptagError(f"tag {unknown!r} does not occur in the training data")
+        tag_ids = tag_vocabulary.ids(tags)
     return {
         "word_ids": words.ids(normalize_word(t, lowercase, digits_to_zero) for t in tokens),
         "char_ids": [chars.ids(token[:max_word_length]) or [chars.unk_id] for token in tokens],

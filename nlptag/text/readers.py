@@ -27,17 +27,22 @@ _RANGE_ID = re.compile(r"^\d+-\d+$")
 _EMPTY_NODE_ID = re.compile(r"^\d+\.\d+$")
 
 
-def decode_text(data: bytes, name: str | Path) -> list[str]:
-    """The lines of UTF-8 ``data`` without their line ends (a leading byte-order mark dropped,
-    ``\r\n`` read as ``\n``); bytes that are not UTF-8 are an error naming the line."""
+def _decode(data: bytes, name: str | Path) -> str:
+    """UTF-8 ``data`` as text, a leading byte-order mark dropped; bytes that are not UTF-8
+    are an error naming the line."""
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise DataFormatError(
             name, line, f"not UTF-8 text (byte 0x{data[error.start]:02x}); save the file as UTF-8"
         ) from None
-    lines = text.split("\n")
+
+
+def decode_text(data: bytes, name: str | Path) -> list[str]:
+    """The lines of UTF-8 ``data`` without their line ends (a leading byte-order mark dropped,
+    ``\r\n`` read as ``\n``); bytes that are not UTF-8 are an error naming the line."""
+    lines = _decode(data, name).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return [line.removesuffix("\r") for line in lines]
@@ -46,6 +51,16 @@ def decode_text(data: bytes, name: str | Path) -> list[str]:
 def text_lines(path: str | Path) -> list[str]:
     """The lines of a UTF-8 text file (gzip-compressed if its name ends in ``.gz``), as
     :func:`decode_text` reads them. Only ``\n`` ends a line, as for ``wc -l``."""
+    return decode_text(_file_bytes(path), path)
+
+
+def read_text(path: str | Path) -> str:
+    """The whole text of a UTF-8 file (gzip-compressed if its name ends in ``.gz``): a
+    byte-order mark dropped, ``\r\n`` read as ``\n``, bytes that are not UTF-8 an error."""
+    return _decode(_file_bytes(path), path).replace("\r\n", "\n")
+
+
+def _file_bytes(path: str | Path) -> bytes:
     path = Path(path)
     if not path.is_file():
         raise NlptagError(f"{path} does not exist or is not a file")
@@ -58,7 +73,7 @@ def text_lines(path: str | Path) -> list[str]:
     except (OSError, EOFError) as error:  # unreadable, or a damaged or not-really-gzip file
         reason = getattr(error, "strerror", None) or error
         raise DataFormatError(path, None, f"cannot be read ({reason})") from None
-    return decode_text(data, path)
+    return data
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -167,6 +182,10 @@ def read_conll_columns(
             raise DataFormatError(
                 path, number, f"{len(fields)} columns, expected {columns} like the first line"
             )
+        if not fields[token_column].strip():
+            raise DataFormatError(path, number, f"the token (column {token_column}) is empty")
+        if label_column is not None and not fields[label_column].strip():
+            raise DataFormatError(path, number, f"the label (column {label_column}) is empty")
         tokens.append(fields[token_column])
         if label_column is not None:
             tags.append(fields[label_column])
@@ -207,6 +226,17 @@ def read_rows(
         reader = csv.reader([line + "\n" for line in lines], delimiter="\t", quoting=csv.QUOTE_NONE)
     else:
         reader = csv.reader([line + "\n" for line in lines])
+    try:
+        yield from _csv_rows(path, reader, columns)
+    except csv.Error as error:
+        raise DataFormatError(
+            path, reader.line_num, f"malformed {file_format} line ({error})"
+        ) from None
+
+
+def _csv_rows(
+    path: Path, reader: Iterator[list[str]], columns: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, object]]]:
     header = next(reader, None)
     if header is None:
         raise DataFormatError(path, 1, "the file is empty")

@@ -159,11 +159,16 @@ def test_unlabelled_test_file_is_for_predict_only(files):
     assert data.predict_examples()["tokens"] == [["dull"], ["a", "fine", "film"]]
 
 
-def test_unseen_label_names_file_and_line(tmp_path, files):
-    dev = write_tsv(tmp_path / "dev.tsv", [("fine", "1"), ("so so", "neutral")])
+def test_unseen_labels_get_ids_the_model_cannot_predict(tmp_path, files, capsys):
+    dev = write_tsv(tmp_path / "dev.tsv", [("fine", "1"), ("so so", "neutral"), ("meh", "mixed")])
     data = ClassificationDataModule(**{**files, "validation_file": str(dev)})
-    with pytest.raises(DataFormatError, match=r"dev\.tsv:3: label 'neutral' does not occur"):
-        data.setup("fit")
+    data.setup("fit")
+    labels = data.label_names
+    assert data.evaluation_label_names == labels + ["neutral", "mixed"]
+    ids = [example["label_id"] for example in data.encoded_split("validation")]
+    assert ids == [labels.index("1"), len(labels), len(labels) + 1]
+    err = capsys.readouterr().err
+    assert "dev.tsv: 2 of 3 texts carry labels" in err and "neutral (1), mixed (1)" in err
 
 
 def test_missing_text_column_names_file_and_line(tmp_path):

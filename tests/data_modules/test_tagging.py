@@ -52,11 +52,20 @@ def test_parsed_split_is_cached_by_content_and_an_edited_file_is_reread(tiny_con
     assert len(module(tiny_conllu).load_split("train")) == 5
 
 
-def test_unseen_tag_in_validation_names_the_file(tiny_conllu):
-    tiny_conllu["validation"].write_text(conllu([[("hi", "INTJ")]]))
+def test_unseen_tags_get_ids_the_model_cannot_predict(tiny_conllu, capsys):
+    tiny_conllu["validation"].write_text(
+        conllu([[("hi", "INTJ"), ("cat", "NOUN"), ("wow", "INTJ"), ("x", "SYM")]])
+    )
     data = module(tiny_conllu)
-    with pytest.raises(NlptagError, match=r"validation\.conllu: sentence 1: tag 'INTJ'"):
-        data.setup("fit")
+    data.setup("fit")
+    tags = data.tag_names
+    assert data.unseen_tags == ["INTJ", "SYM"]
+    assert data.evaluation_tag_names == tags + ["INTJ", "SYM"]
+    (example,) = data.encoded_split("validation")
+    assert example["tag_ids"] == [len(tags), tags.index("NOUN"), len(tags), len(tags) + 1]
+    warning = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warning) == 1
+    assert "validation.conllu: 3 of 4 tokens" in warning[0] and "INTJ (2), SYM (1)" in warning[0]
 
 
 def test_empty_and_missing_files(tiny_conllu, tmp_path):

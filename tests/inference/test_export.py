@@ -198,7 +198,7 @@ def test_a_checkpoint_carrying_a_malicious_pickle_is_refused(bundles, tmp_path, 
         ("vocabularies.json", "delete", "vocabularies.json is missing"),
         ("model.safetensors", "flip", "model.safetensors is corrupt"),
         ("model.safetensors", "delete", "model.safetensors is missing"),
-        ("config.json", "truncate", "config.json: corrupt JSON"),
+        ("config.json", "truncate", "config.json:3: corrupt JSON"),
         ("config.json", "delete", "config.json is missing"),
     ],
 )
