@@ -88,7 +88,7 @@ class SequenceTagger(pl.LightningModule):
         if len(names) > len(self.gold_tag_names):
             self.gold_tag_names = names
             self.accuracy = nn.ModuleDict(
-                {stage: MulticlassAccuracy(len(names), average="micro") for stage in STAGES}
+                {stage: PercentAccuracy(len(names), average="micro") for stage in STAGES}
             )
 
     @property
