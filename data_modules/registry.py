@@ -192,6 +192,38 @@ REGISTRY: dict[str, DatasetSpec] = {
             splits={"train": ("train.tsv",), "validation": ("dev.tsv",), "test": ("test.tsv",)},
         ),
         DatasetSpec(
+            # research use only: the photos (flickr8k/Images/*.jpg beside these files) belong to
+            # their Flickr owners and have no public download; use a mirror (NLPTAG_DATA_DIR)
+            name="flickr8k",
+            format="image-captions",
+            files=tuple(
+                RemoteFile(name, "", sha)
+                for name, sha in [
+                    (
+                        "Flickr8k.token.txt",
+                        "1e1f3a371ba1a1bf742e6930521c037e046b2bf3fcc2390ba8405e0301ed7689",
+                    ),
+                    (
+                        "Flickr_8k.trainImages.txt",
+                        "e330ddd5156a4c2d2e2b67bc587e70e588f2d132bd8a10dc54dcb71e58115d8e",
+                    ),
+                    (
+                        "Flickr_8k.devImages.txt",
+                        "18ba829f47f6df1cb830bf7f0506e2ddf333818925299babbd1bbcaf50fdc504",
+                    ),
+                    (
+                        "Flickr_8k.testImages.txt",
+                        "c0924146c131458ceba45da59670fe9520eadce1e5cafffa16a817672a9b1f17",
+                    ),
+                ]
+            ),
+            splits={
+                "train": ("Flickr8k.token.txt", "Flickr_8k.trainImages.txt"),
+                "validation": ("Flickr8k.token.txt", "Flickr_8k.devImages.txt"),
+                "test": ("Flickr8k.token.txt", "Flickr_8k.testImages.txt"),
+            },
+        ),
+        DatasetSpec(
             name="tinyshakespeare",
             format="text",
             files=(
@@ -250,6 +282,12 @@ def resolve_file(dataset: str, file_name: str) -> Path:
 
 
 def _download(remote: RemoteFile, target: Path, looked: list[str]) -> None:
+    if not remote.url:
+        raise NlptagError(
+            f"file {remote.name} not found; looked in {', '.join(looked)}; it has no public "
+            f"download. Set NLPTAG_DATA_DIR to a folder holding <dataset>/{remote.name}, or pass "
+            "the files explicitly."
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:

@@ -14,8 +14,13 @@ from nlptag.inference.predictors import (
     TranslationPredictor,
     load,
 )
+from nlptag.inference.captioning import CaptionPredictor
+from nlptag.inference.predictors import PREDICTORS
+
+PREDICTORS[CaptionPredictor.task] = CaptionPredictor
 
 __all__ = [
+    "CaptionPredictor",
     "ClassifierPredictor",
     "EntityPredictor",
     "LanguageModelPredictor",
