@@ -61,6 +61,57 @@ def data_args(files: dict, encoder: str = "colour-grid") -> list[str]:
         f"--data.validation_images={lists['validation']}",
         f"--data.test_images={lists['test']}",
         f"--data.encoder={encoder}",
+        f"--data.feature_cache_dir={files['captions'].parent / 'features'}",
         "--data.min_count=1",
         "--data.batch_size=8",
     ]
+
+
+DECODERS = {
+    "attention": "nlptag.models.captioning.SoftAttentionDecoder",
+    "show_and_tell": "nlptag.models.captioning.ShowAndTellDecoder",
+    "every_step": "nlptag.models.captioning.ImageEveryStepDecoder",
+}
+
+
+def fit_args(files, root, decoder: str = "attention", cell: str = "lstm", epochs: int = 40):
+    """``nlptag fit`` arguments of a small model on the shapes (about 10 s on one thread)."""
+    return [
+        "fit",
+        "--model=nlptag.tasks.captioning.ImageCaptioner",
+        "--model.network=nlptag.models.captioning.CaptionNetwork",
+        f"--model.network.decoder={DECODERS[decoder]}",
+        "--model.network.decoder.embedding_dim=16",
+        "--model.network.decoder.hidden_size=32",
+        f"--model.network.decoder.cell={cell}",
+        "--model.network.decoder.dropout=0.0",
+        "--model.search=nlptag.models.caption_search.CaptionSearch",
+        "--model.search.beam_size=2",
+        "--model.meteor=false",
+        "--model.optimizer=torch.optim.Adam",
+        "--model.optimizer.lr=0.01",
+        *data_args(files),
+        "--seed_everything=0",
+        f"--trainer.max_epochs={epochs}",
+        "--trainer.accelerator=cpu",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        "--trainer.log_every_n_steps=1",
+        f"--trainer.default_root_dir={root}",
+    ]
+
+
+_TRAINED: dict[str, tuple[dict, Path]] = {}
+
+
+def trained_shapes(tmp_path_factory) -> tuple[dict, Path]:
+    """The shapes and the run directory of the attention model trained on them, once per test
+    session (``<run>/checkpoints/best.ckpt``)."""
+    if "attention" not in _TRAINED:
+        from nlptag.cli import main
+
+        files = write_shapes(tmp_path_factory.mktemp("shapes"))
+        root = tmp_path_factory.mktemp("caption_run")
+        assert main(fit_args(files, root)) == 0
+        _TRAINED["attention"] = (files, root)
+    return _TRAINED["attention"]
