@@ -105,7 +105,18 @@ class FeatureCache:
                 unit="img", file=sys.stderr, disable=not show,
             ) as bar:
                 for start in range(0, len(missing), self.batch_size):
-                    chunk = missing[start : start + self.batch_size]
+                    batch = missing[start : start + self.batch_size]
+                    chunk = []
+                    for i in batch:
+                        # another process sharing the cache may have extracted it meanwhile
+                        grid = self._read(self.path_of(digests[i]))
+                        if grid is None:
+                            chunk.append(i)
+                        else:
+                            found[digests[i]] = grid
+                    bar.update(len(batch) - len(chunk))
+                    if not chunk:
+                        continue
                     pixels = torch.stack([load_pixels(paths[i]) for i in chunk])
                     grid = self.encoder(pixels).to(torch.float16)
                     for i, row in zip(chunk, grid):

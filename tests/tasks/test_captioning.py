@@ -44,12 +44,14 @@ def test_test_scores_are_perfect_on_the_shapes(trained, shapes):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "decoder,cell",
-    [("show_and_tell", "lstm"), ("every_step", "rnn"), ("every_step", "gru"),
-     ("attention", "gru")],
+    "decoder,cell,epochs",
+    [("show_and_tell", "lstm", 80), ("every_step", "rnn", 30), ("every_step", "gru", 30),
+     ("attention", "gru", 30)],
 )
-def test_other_decoders_learn_the_shapes(shapes, tmp_path, decoder, cell):
-    assert main(fit_args(shapes, tmp_path, decoder, cell, epochs=30)) == 0
+def test_other_decoders_learn_the_shapes(shapes, tmp_path, decoder, cell, epochs):
+    """The image vector is the mean colour here, which tells the shapes apart only by their
+    area: Show and Tell, which sees it once, needs longer."""
+    assert main(fit_args(shapes, tmp_path, decoder, cell, epochs=epochs)) == 0
     from nlptag.inference import load
 
     predictor = load(tmp_path / "checkpoints" / "best.ckpt")
