@@ -243,7 +243,8 @@ class CaptionDataModule(EncodedSplitsDataModule):
                         )
                     if image not in self.captions.by_image:
                         raise DataFormatError(
-                            path, number,
+                            path,
+                            number,
                             f"image {image!r} has no captions in {self.captions.path}",
                         )
                     images.append(image)

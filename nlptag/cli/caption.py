@@ -77,10 +77,15 @@ def caption_main(argv: list[str]) -> int:
         for image, path in zip(args.images, _attention_paths(args.attention, len(args.images))):
             result = predictor.attention(image, args.beam)
             pictures.append(
-                str(save_caption_attention(
-                    result["pixels"], result["words"], result["weights"], path,
-                    title=result["caption"],
-                ))
+                str(
+                    save_caption_attention(
+                        result["pixels"],
+                        result["words"],
+                        result["weights"],
+                        path,
+                        title=result["caption"],
+                    )
+                )
             )
     with _output(args.output) as out:
         for image, caption in zip(args.images, captions):

@@ -5,7 +5,9 @@ network is built from its spec (:mod:`nlptag.inference.build`) with classes of t
 (:mod:`nlptag.inference.allowlist`) and run by the predictor of its task.
 """
 
+from nlptag.inference.captioning import CaptionPredictor
 from nlptag.inference.predictors import (
+    PREDICTORS,
     ClassifierPredictor,
     EntityPredictor,
     LanguageModelPredictor,
@@ -14,8 +16,6 @@ from nlptag.inference.predictors import (
     TranslationPredictor,
     load,
 )
-from nlptag.inference.captioning import CaptionPredictor
-from nlptag.inference.predictors import PREDICTORS
 
 PREDICTORS[CaptionPredictor.task] = CaptionPredictor
 

@@ -74,7 +74,9 @@ def save_caption_attention(
     image = pixels.permute(1, 2, 0).cpu().numpy()
     height, width = image.shape[:2]
     maps = torch.nn.functional.interpolate(
-        weights.view(-1, 1, side, side), size=(height, width), mode="bilinear",
+        weights.view(-1, 1, side, side),
+        size=(height, width),
+        mode="bilinear",
         align_corners=False,
     ).squeeze(1)
     panels = len(words) + 1

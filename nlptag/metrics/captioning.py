@@ -23,7 +23,9 @@ NGRAMS = 4
 
 
 def _ngrams(words: Sequence[str], n: int = NGRAMS) -> Counter:
-    return Counter(tuple(words[i : i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1))
+    return Counter(
+        tuple(words[i : i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1)
+    )
 
 
 def coco_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> list[float]:

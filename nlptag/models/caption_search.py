@@ -128,7 +128,8 @@ class CaptionSearch:
         # the length limit is ceil(ratio * source length) + offset: ratio 0, offset max_length
         ones = torch.ones(grid.size(0), dtype=torch.long, device=grid.device)
         limits = dict(
-            max_length_ratio=0.0, max_length_offset=self.max_length,
+            max_length_ratio=0.0,
+            max_length_offset=self.max_length,
             return_attention=return_attention,
         )
         if beam_size == 1:
@@ -136,7 +137,10 @@ class CaptionSearch:
         return beam_search(model, grid, ones, beam_size, alpha=self.length_penalty, **limits)
 
     def best(
-        self, model: CaptionNetwork, grid: torch.Tensor, beam_size: int | None = None,
+        self,
+        model: CaptionNetwork,
+        grid: torch.Tensor,
+        beam_size: int | None = None,
         strategy: str | None = None,
     ) -> list[list[int]]:
         """The best caption of each image as word ids without specials."""
@@ -144,7 +148,10 @@ class CaptionSearch:
         return [strip_special(row) for row in hypotheses.tokens[:, 0].tolist()]
 
     def best_with_attention(
-        self, model: CaptionNetwork, grid: torch.Tensor, beam_size: int | None = None,
+        self,
+        model: CaptionNetwork,
+        grid: torch.Tensor,
+        beam_size: int | None = None,
         strategy: str | None = None,
     ) -> list[tuple[list[int], torch.Tensor]]:
         """For each image, the best caption (word ids up to and including ``</s>``) and its

@@ -255,7 +255,12 @@ class SoftAttentionDecoder(CaptionDecoder):
         gate: bool = True,
     ) -> None:
         super().__init__(
-            vocab_size, embedding_dim + feature_size, embedding_dim, cell, hidden_size, dropout,
+            vocab_size,
+            embedding_dim + feature_size,
+            embedding_dim,
+            cell,
+            hidden_size,
+            dropout,
             stepwise=True,
         )
         self.attention = attention(hidden_size, feature_size)

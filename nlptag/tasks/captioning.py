@@ -116,7 +116,9 @@ class ImageCaptioner(pl.LightningModule):
         gold = batch.captions[:, 1:]
         smoothing = self.label_smoothing if stage == "train" else 0.0
         loss = nn.functional.cross_entropy(
-            logits.flatten(0, 1).float(), gold.flatten(), ignore_index=PAD_ID,
+            logits.flatten(0, 1).float(),
+            gold.flatten(),
+            ignore_index=PAD_ID,
             label_smoothing=smoothing,
         )
         tokens = int(gold.ne(PAD_ID).sum())

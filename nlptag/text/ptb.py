@@ -14,8 +14,25 @@ from __future__ import annotations
 import re
 
 PUNCTUATION = frozenset(
-    ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-",
-     "--", "...", ";"]
+    [
+        "''",
+        "'",
+        "``",
+        "`",
+        "-LRB-",
+        "-RRB-",
+        "-LCB-",
+        "-RCB-",
+        ".",
+        "?",
+        "!",
+        ",",
+        ":",
+        "-",
+        "--",
+        "...",
+        ";",
+    ]
 )
 """The tokens the COCO evaluation drops (its list; upper-case brackets never match after
 lower-casing, so ``-lrb-`` stays)."""
@@ -27,9 +44,7 @@ _ABBREVIATIONS = frozenset(
     "mr mrs ms dr st jr sr mt vs etc inc co corp ltd jan feb mar apr jun jul aug sep sept oct "
     "nov dec ave blvd no".split()
 )
-_SPLIT = re.compile(
-    r"""(\.\.\.+|--+|[?!;()\[\]{}"`$%*&#@+=<>|~^]|\s+)"""
-)
+_SPLIT = re.compile(r"""(\.\.\.+|--+|[?!;()\[\]{}"`$%*&#@+=<>|~^]|\s+)""")
 
 
 def _split_word(word: str, last: bool) -> list[str]:
@@ -98,7 +113,13 @@ def ptb_tokens(text: str) -> list[str]:
         elif piece == '"':
             tokens.append("''" if quote_open else "``")
             quote_open = not quote_open
-        elif piece.startswith("...") or piece.startswith("--") or len(piece) == 1 and not piece.isalnum() and piece not in "'.,:-":
+        elif (
+            piece.startswith("...")
+            or piece.startswith("--")
+            or len(piece) == 1
+            and not piece.isalnum()
+            and piece not in "'.,:-"
+        ):
             tokens.append(piece)
         else:
             tokens += _split_word(piece, last=i == len(pieces) - 1)

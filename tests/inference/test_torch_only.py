@@ -86,8 +86,10 @@ def caption_bundle(out: Path) -> Path:
         },
     }
     torch.manual_seed(0)
-    search = {"class_path": "nlptag.models.caption_search.CaptionSearch",
-              "init_args": {"beam_size": 2, "max_length": 5}}
+    search = {
+        "class_path": "nlptag.models.caption_search.CaptionSearch",
+        "init_args": {"beam_size": 2, "max_length": 5},
+    }
     bundle = Bundle(
         task="captioning",
         network=spec,

@@ -12,14 +12,34 @@ from nlptag.metrics.captioning import CaptionScores, caption_scores, cider_d, co
 from nlptag.text.ptb import ptb_tokens, tokenize_caption
 
 REFERENCES = [
-    ["A dog runs across the grass .", "A brown dog is running on a lawn .",
-     "The dog runs outside", "a dog running", "Dog on grass ."],
-    ["Two children play in the water .", "Kids splash in a pool .",
-     "two kids swimming in a pool", "Children playing in water", "A boy and a girl in a pool"],
-    ["A man rides a bike down a hill .", "A cyclist on a mountain trail .",
-     "Man on a bicycle", "a person biking downhill", "A biker rides down a dirt path ."],
-    ["A woman in a red shirt smiles .", "A smiling woman wearing red .",
-     "Woman's portrait", "a lady in red", "A girl in a red top is smiling ."],
+    [
+        "A dog runs across the grass .",
+        "A brown dog is running on a lawn .",
+        "The dog runs outside",
+        "a dog running",
+        "Dog on grass .",
+    ],
+    [
+        "Two children play in the water .",
+        "Kids splash in a pool .",
+        "two kids swimming in a pool",
+        "Children playing in water",
+        "A boy and a girl in a pool",
+    ],
+    [
+        "A man rides a bike down a hill .",
+        "A cyclist on a mountain trail .",
+        "Man on a bicycle",
+        "a person biking downhill",
+        "A biker rides down a dirt path .",
+    ],
+    [
+        "A woman in a red shirt smiles .",
+        "A smiling woman wearing red .",
+        "Woman's portrait",
+        "a lady in red",
+        "A girl in a red top is smiling .",
+    ],
 ]
 HYPOTHESES = [
     "a dog is running on the grass",
@@ -30,12 +50,36 @@ HYPOTHESES = [
 
 
 def test_ptb_rules_of_the_coco_tokenizer():
-    assert ptb_tokens('A dog\'s "toy" (red) and/or 1,000 st. louis 3.5 men, U.S. can\'t end.') == [
-        "a", "dog", "'s", "``", "toy", "''", "-lrb-", "red", "-rrb-", "and/or", "1,000", "st.",
-        "louis", "3.5", "men", ",", "u.s.", "ca", "n't", "end", ".",
+    assert ptb_tokens("A dog's \"toy\" (red) and/or 1,000 st. louis 3.5 men, U.S. can't end.") == [
+        "a",
+        "dog",
+        "'s",
+        "``",
+        "toy",
+        "''",
+        "-lrb-",
+        "red",
+        "-rrb-",
+        "and/or",
+        "1,000",
+        "st.",
+        "louis",
+        "3.5",
+        "men",
+        ",",
+        "u.s.",
+        "ca",
+        "n't",
+        "end",
+        ".",
     ]
     assert tokenize_caption("A man in a T-shirt , smiling .") == [
-        "a", "man", "in", "a", "t-shirt", "smiling",
+        "a",
+        "man",
+        "in",
+        "a",
+        "t-shirt",
+        "smiling",
     ]
     assert tokenize_caption("Washington D.C.") == ["washington", "d.c."]
 
@@ -91,10 +135,14 @@ def _java_tokenizer():
 
 def test_python_ptb_tokenizer_matches_the_java_one():
     tokenizer = _java_tokenizer()
-    captions = [c for refs in REFERENCES for c in refs] + HYPOTHESES + [
-        "A dog's toy ( red ) and/or 1,000 men , can't -- well-known dogs' toy ... end .",
-        'A man in a "funny" hat at 3:30 with $5 and 50 % off ; yes !',
-    ]
+    captions = (
+        [c for refs in REFERENCES for c in refs]
+        + HYPOTHESES
+        + [
+            "A dog's toy ( red ) and/or 1,000 men , can't -- well-known dogs' toy ... end .",
+            'A man in a "funny" hat at 3:30 with $5 and 50 % off ; yes !',
+        ]
+    )
     expected = tokenizer.tokenize({i: [{"caption": c}] for i, c in enumerate(captions)})
     for i, caption in enumerate(captions):
         assert " ".join(tokenize_caption(caption)) == expected[i][0], caption

@@ -12,6 +12,7 @@ from nlptag.cli import main
 from nlptag.tasks.captioning import attention_penalty
 from tests.captioning_fixtures import fit_args, trained_shapes
 
+
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory):
     return trained_shapes(tmp_path_factory)[0]
@@ -45,8 +46,12 @@ def test_test_scores_are_perfect_on_the_shapes(trained, shapes):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "decoder,cell,epochs",
-    [("show_and_tell", "lstm", 80), ("every_step", "rnn", 30), ("every_step", "gru", 30),
-     ("attention", "gru", 30)],
+    [
+        ("show_and_tell", "lstm", 80),
+        ("every_step", "rnn", 30),
+        ("every_step", "gru", 30),
+        ("attention", "gru", 30),
+    ],
 )
 def test_other_decoders_learn_the_shapes(shapes, tmp_path, decoder, cell, epochs):
     """The image vector is the mean colour here, which tells the shapes apart only by their

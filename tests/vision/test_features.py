@@ -54,7 +54,9 @@ def test_features_are_extracted_once_and_keyed_by_content(tmp_path, photos):
     assert torch.equal(again.grids([photos[0], renamed]), first)
     assert again.extracted == 0  # read from the cache, the copy found by its content
     torch.testing.assert_close(
-        first.float(), ColourGrid()(torch.stack([load_pixels(p) for p in photos])), atol=1e-3,
+        first.float(),
+        ColourGrid()(torch.stack([load_pixels(p) for p in photos])),
+        atol=1e-3,
         rtol=1e-3,
     )
     assert len(list((tmp_path / "cache" / "colour-grid").glob("*/*.safetensors"))) == 2
