@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 _MODULE_OF = {
+    "CaptionDataModule": "data_modules.captions",
     "CharLMDataModule": "data_modules.text",
     "ClassificationDataModule": "data_modules.classification",
     "NERDataModule": "data_modules.conll",

@@ -61,6 +61,15 @@ _CHAR_RNN = (
     "6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e/data/tinyshakespeare/"
 )
 
+_F8K = (
+    "https://raw.githubusercontent.com/ainu412/Image-Captioning/"
+    "6dd649648d8cfc8272cc06e62475c11aa64d7127/Flickr8k_text/"
+)
+_F8K_TEST = (
+    "https://raw.githubusercontent.com/edwardcruzcruz/Describiendo_imagenes_keras/"
+    "5c9a0ffed365098d0df880dd73c1908d2228cc28/Flickr8k_text/"
+)
+
 EMBEDDED_ROOT = Path(nlptag.__file__).resolve().parent / "resources"
 
 REGISTRY: dict[str, DatasetSpec] = {
@@ -190,6 +199,39 @@ REGISTRY: dict[str, DatasetSpec] = {
                 ),
             ),
             splits={"train": ("train.tsv",), "validation": ("dev.tsv",), "test": ("test.tsv",)},
+        ),
+        DatasetSpec(
+            # research use only: the photos (flickr8k/Images/*.jpg beside these files) belong to
+            # their Flickr owners and are not downloaded; use a mirror (NLPTAG_DATA_DIR). The
+            # upstream test list has 13 appended lines, so its download fails the checksum.
+            name="flickr8k",
+            format="image-captions",
+            files=tuple(
+                RemoteFile(name, (_F8K_TEST if "test" in name else _F8K) + name, sha)
+                for name, sha in [
+                    (
+                        "Flickr8k.token.txt",
+                        "1e1f3a371ba1a1bf742e6930521c037e046b2bf3fcc2390ba8405e0301ed7689",
+                    ),
+                    (
+                        "Flickr_8k.trainImages.txt",
+                        "e330ddd5156a4c2d2e2b67bc587e70e588f2d132bd8a10dc54dcb71e58115d8e",
+                    ),
+                    (
+                        "Flickr_8k.devImages.txt",
+                        "18ba829f47f6df1cb830bf7f0506e2ddf333818925299babbd1bbcaf50fdc504",
+                    ),
+                    (
+                        "Flickr_8k.testImages.txt",
+                        "c0924146c131458ceba45da59670fe9520eadce1e5cafffa16a817672a9b1f17",
+                    ),
+                ]
+            ),
+            splits={
+                "train": ("Flickr8k.token.txt", "Flickr_8k.trainImages.txt"),
+                "validation": ("Flickr8k.token.txt", "Flickr_8k.devImages.txt"),
+                "test": ("Flickr8k.token.txt", "Flickr_8k.testImages.txt"),
+            },
         ),
         DatasetSpec(
             name="tinyshakespeare",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from nlptag.cli.caption import caption_main
 from nlptag.cli.evaluate import conlleval_main, evaluate_main
 from nlptag.cli.export import export_main
 from nlptag.cli.predict import (
@@ -30,6 +31,7 @@ TOOLS: dict[str, Tool] = {
     "translate": translate_main,
     "attention": attention_main,
     "generate": generate_main,
+    "caption": caption_main,
     "evaluate": evaluate_main,
     "serve": serve_main,
 }

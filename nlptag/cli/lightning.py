@@ -64,6 +64,7 @@ DATA_TO_MODEL_LINKS = (
     "source_vocab_size",
     "target_vocab_size",
     "shared_vocabulary",
+    "feature_size",
 )
 
 

@@ -5,7 +5,9 @@ network is built from its spec (:mod:`nlptag.inference.build`) with classes of t
 (:mod:`nlptag.inference.allowlist`) and run by the predictor of its task.
 """
 
+from nlptag.inference.captioning import CaptionPredictor
 from nlptag.inference.predictors import (
+    PREDICTORS,
     ClassifierPredictor,
     EntityPredictor,
     LanguageModelPredictor,
@@ -15,7 +17,10 @@ from nlptag.inference.predictors import (
     load,
 )
 
+PREDICTORS[CaptionPredictor.task] = CaptionPredictor
+
 __all__ = [
+    "CaptionPredictor",
     "ClassifierPredictor",
     "EntityPredictor",
     "LanguageModelPredictor",

@@ -12,6 +12,11 @@ from nlptag.errors import NlptagError
 NETWORK_CLASSES = frozenset(
     {
         "nlptag.models.attention.AdditiveAttention",
+        "nlptag.models.caption_search.CaptionSearch",
+        "nlptag.models.captioning.CaptionNetwork",
+        "nlptag.models.captioning.ImageEveryStepDecoder",
+        "nlptag.models.captioning.ShowAndTellDecoder",
+        "nlptag.models.captioning.SoftAttentionDecoder",
         "nlptag.models.attention.DotAttention",
         "nlptag.models.attention.GeneralAttention",
         "nlptag.models.classifier.ClassifierNetwork",
@@ -36,6 +41,7 @@ NETWORK_CLASSES = frozenset(
 
 TASK_CLASSES = frozenset(
     {
+        "nlptag.tasks.captioning.ImageCaptioner",
         "nlptag.tasks.classification.SequenceClassifier",
         "nlptag.tasks.language_model.CharLanguageModel",
         "nlptag.tasks.ner.EntityTagger",
@@ -47,6 +53,7 @@ DATA_CLASSES = frozenset(
     {
         f"data_modules.{name}"
         for name in (
+            "CaptionDataModule",
             "CharLMDataModule",
             "ClassificationDataModule",
             "NERDataModule",
@@ -55,6 +62,7 @@ DATA_CLASSES = frozenset(
         )
     }
     | {
+        "data_modules.captions.CaptionDataModule",
         "data_modules.classification.ClassificationDataModule",
         "data_modules.conll.NERDataModule",
         "data_modules.parallel.ParallelTextDataModule",

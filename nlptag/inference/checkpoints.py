@@ -157,6 +157,13 @@ def _translator_search(h: dict) -> dict:
     return _spec("nlptag.models.search.Search", **{n: h[n] for n in names if n in h})
 
 
+def _captioner(h: dict) -> dict:
+    network = dict(_factory(h.get("network"), "nlptag.models.captioning.CaptionNetwork"))
+    sizes = {"vocab_size": len(h["vocabulary"]), "feature_size": h["feature_size"]}
+    network["init_args"] = {**(network.get("init_args") or {}), **sizes}
+    return network
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How a task module's hyperparameters map to a bundle: the task name, the network spec,
@@ -187,6 +194,14 @@ RECIPES: dict[str, Recipe] = {
     ),
     "nlptag.tasks.translation.Translator": Recipe(
         "translation", _translator, lambda h: None, lambda h: {"search": _translator_search(h)}
+    ),
+    "nlptag.tasks.captioning.ImageCaptioner": Recipe(
+        "captioning",
+        _captioner,
+        lambda h: None,
+        lambda h: {
+            "search": _factory(h.get("search"), "nlptag.models.caption_search.CaptionSearch")
+        },
     ),
 }
 """One recipe per task module class path."""

@@ -44,3 +44,67 @@ def save_attention_heatmap(
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def save_caption_attention(
+    pixels: torch.Tensor,
+    words: Sequence[str],
+    weights: torch.Tensor,
+    path: str | Path,
+    title: str | None = None,
+    columns: int = 5,
+) -> Path:
+    """Write the image with each generated word's attention over its regions overlaid, one
+    panel per word: pixels (3, H, W) uint8, weights (N, R) with R a square grid (49 = 7 x 7)
+    upsampled to the image (bilinear); brighter = more attention. Returns the path written."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    weights = weights.detach().float().cpu()
+    side = math.isqrt(weights.size(1))
+    if side * side != weights.size(1) or weights.size(0) != len(words):
+        raise ValueError(
+            f"weights of shape {tuple(weights.shape)} do not match {len(words)} words over a "
+            "square grid of regions"
+        )
+    image = pixels.permute(1, 2, 0).cpu().numpy()
+    height, width = image.shape[:2]
+    maps = torch.nn.functional.interpolate(
+        weights.view(-1, 1, side, side),
+        size=(height, width),
+        mode="bilinear",
+        align_corners=False,
+    ).squeeze(1)
+    panels = len(words) + 1
+    columns = min(columns, panels)
+    rows = math.ceil(panels / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.4 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    axes.flat[0].imshow(image)
+    axes.flat[0].set_title("image", fontsize=9)
+    for ax, word, heat in zip(axes.flat[1:], words, maps):
+        ax.imshow(image)
+        ax.imshow(heat.numpy(), cmap="gray", alpha=0.6, vmin=0.0, vmax=float(heat.max()) or 1.0)
+        ax.set_title(word, fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(handle)
+    try:  # written beside the target, then renamed: never a half-written picture
+        figure.savefig(temporary, dpi=100, format="png")
+        os.replace(temporary, path)
+    finally:
+        plt.close(figure)
+        Path(temporary).unlink(missing_ok=True)
+    return path

@@ -1,5 +1,6 @@
-"""Inference needs torch alone: importing nlptag, loading a bundle of every task and predicting,
-and ``nlptag tag BUNDLE --text ...`` leave Lightning, torchmetrics, datasets and sacreBLEU out."""
+"""Inference needs torch alone: importing nlptag, loading a bundle of every task (captioning
+included) and predicting, and ``nlptag tag BUNDLE --text ...`` (``nlptag caption``: see
+``test_captioning.py``) leave Lightning, torchmetrics, datasets and sacreBLEU out."""
 
 from __future__ import annotations
 
@@ -68,6 +69,41 @@ def translation_bundle(out: Path) -> Path:
     return out
 
 
+def caption_bundle(out: Path) -> Path:
+    """A tiny untrained captioning bundle (colour-grid features) written without Lightning, and
+    a photo for it (``out/photo.png``)."""
+    from PIL import Image
+
+    spec = {
+        "class_path": "nlptag.models.captioning.CaptionNetwork",
+        "init_args": {
+            "vocab_size": 6,
+            "feature_size": 3,
+            "decoder": {
+                "class_path": "nlptag.models.captioning.SoftAttentionDecoder",
+                "init_args": {"embedding_dim": 4, "hidden_size": 8},
+            },
+        },
+    }
+    torch.manual_seed(0)
+    search = {
+        "class_path": "nlptag.models.caption_search.CaptionSearch",
+        "init_args": {"beam_size": 2, "max_length": 5},
+    }
+    bundle = Bundle(
+        task="captioning",
+        network=spec,
+        weights=build(spec, "test").state_dict(),
+        options={"search": search},
+        data={"encoder": "colour-grid"},
+        vocabularies={"words": ["<pad>", "<unk>", "<s>", "</s>", "a", "dog"]},
+    )
+    write_bundle(bundle, out)
+    Image.new("RGB", (300, 200), (200, 30, 30)).save(out.parent / "photo.png")
+    INPUTS["captioning"] = [str(out.parent / "photo.png")]
+    return out
+
+
 @pytest.fixture(scope="module")
 def every_bundle(tiny_checkpoints, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("torch_only")
@@ -76,6 +112,7 @@ def every_bundle(tiny_checkpoints, tmp_path_factory) -> dict[str, Path]:
         for task in ("tagging", "ner", "classification", "language_model")
     }
     made["translation"] = translation_bundle(root / "translation")
+    made["captioning"] = caption_bundle(root / "captioning" / "bundle")
     return made
 
 
