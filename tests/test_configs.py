@@ -89,6 +89,12 @@ def tiny_data(config: Path, folder: Path) -> list[str]:
         write_pairs(folder / "train", 60, seed=0)
         write_pairs(folder / "dev", 10, seed=1)
         files = {"train": folder / "train", "validation": folder / "dev"}
+    elif task == "captioning":
+        from tests.captioning_fixtures import data_args, write_shapes
+
+        # a few generated pictures; the shipped encoder (EfficientNet-Lite0) extracts them
+        files = write_shapes(folder, per_class={"train": 1, "validation": 1, "test": 1})
+        return data_args(files, encoder="efficientnet-lite0")
     else:
         raise AssertionError(f"no tiny data for {config}: add it here")
     return ["--data.init_args.dataset=null"] + [
