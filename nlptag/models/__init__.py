@@ -14,6 +14,8 @@ B      batch: the inputs processed together (sentences, texts, parallel streams 
 T      time steps: positions of a padded sequence (words of a sentence, characters of a language
        model's stream, target tokens of a translation: teacher-forced or searched)
 S      source length: tokens of a padded source sentence (translation, attention)
+R      image regions: the cells of an image encoder's feature grid (49 for a 7x7 grid), which a
+       caption decoder attends over
 L      characters per word, padded
 E      embedding size: the vector each token enters a recurrent network with (a word
        representation, a character or target embedding)

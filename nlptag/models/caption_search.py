@@ -1,8 +1,11 @@
-"""How captions are searched for: greedy and beam search (the batched functions of
-:mod:`nlptag.models.search`, which drive any network with ``encode`` and a decoder ``step``),
-or sampling with a temperature and top-k. Every strategy stops at ``</s>`` or ``max_length``.
+"""How captions are searched for: greedy and beam search, or sampling.
 
-Shapes: ``B`` images, ``K`` beams, ``N`` output length, ``R`` regions, ``V`` vocabulary size.
+Greedy and beam search are the batched functions of :mod:`nlptag.models.search`, which drive
+any network with ``encode`` and a decoder ``step``; sampling draws with a temperature and top-k.
+Every strategy stops at ``</s>`` or ``max_length``.
+
+Shape letters as in :mod:`nlptag.models`: ``B`` images, ``K`` beams, ``T`` caption words, ``R``
+regions of the feature grid, ``F`` image feature size.
 """
 
 from __future__ import annotations
@@ -25,9 +28,24 @@ def sample_captions(
     top_k: int | None = None,
     generator: torch.Generator | None = None,
 ) -> Hypotheses:
-    """One caption per image, each word drawn from softmax(logits / temperature), among the
-    ``top_k`` most likely words when given (``<unk>`` is never drawn); temperature 0 is greedy.
-    Scores are the summed log-probabilities of the drawn words under the model."""
+    """One caption per image, each word drawn from ``softmax(logits / temperature)``.
+
+    Words are drawn among the ``top_k`` most likely when given (``<unk>`` is never drawn);
+    temperature 0 is greedy. Scores are the summed log-probabilities of the drawn words under the
+    model.
+
+    Args:
+        model: the captioning network.
+        grid: image features (B, R, F).
+        max_length: most words per caption, ``</s>`` included.
+        temperature: sampling temperature (0 = greedy).
+        top_k: sample among the k most likely words (``None``: all).
+        generator: the random generator of the draws (``None``: the default one).
+
+    Returns:
+        One hypothesis per image (K = 1): tokens (B, 1, T) padded with ``<pad>`` after ``</s>``,
+        scores (B, 1) and attention weights (B, 1, T, R) (zeros for decoders without attention).
+    """
     memory, state = model.encode(grid)
     batch = grid.size(0)
     previous = torch.full((batch,), BOS_ID, dtype=torch.long, device=grid.device)
@@ -66,12 +84,13 @@ def sample_captions(
 
 
 class CaptionSearch:
-    """How a caption is searched for; a plain object (no parameters) shared by the captioning
-    task and the captioning predictor.
+    """How a caption is searched for: beam search (greedy for one beam) or sampling.
+
+    A plain object (no parameters) that the captioning task and the captioning predictor share.
 
     Args:
         strategy: ``beam`` (greedy when ``beam_size`` is 1) or ``sample``.
-        beam_size: beams per image at test and predict time.
+        beam_size: beams per image K at test and predict time.
         length_penalty: GNMT length penalty exponent alpha for beam search (0 = none).
         max_length: most words per caption, ``</s>`` included.
         temperature: sampling temperature (0 = greedy).
@@ -113,8 +132,20 @@ class CaptionSearch:
         return_attention: bool = False,
         strategy: str | None = None,
     ) -> Hypotheses:
-        """Hypotheses (best first) for grid (B, R, K); ``beam_size`` and ``strategy`` override
-        the configured ones."""
+        """Search captions of a batch of images.
+
+        Args:
+            model: the captioning network.
+            grid: image features (B, R, F).
+            beam_size: overrides the configured beam size when given.
+            return_attention: also return the attention weights of every output word (sampling
+                always returns them).
+            strategy: overrides the configured strategy when given.
+
+        Returns:
+            K hypotheses per image, best first (K = 1 for greedy search and sampling), with the
+            attention weights (B, K, T, R) when asked for.
+        """
         strategy = strategy or self.strategy
         if strategy == "sample":
             generator = torch.Generator(device=grid.device)
@@ -143,7 +174,17 @@ class CaptionSearch:
         beam_size: int | None = None,
         strategy: str | None = None,
     ) -> list[list[int]]:
-        """The best caption of each image as word ids without specials."""
+        """The best caption of each image as word ids without specials.
+
+        Args:
+            model: the captioning network.
+            grid: image features (B, R, F).
+            beam_size: overrides the configured beam size when given.
+            strategy: overrides the configured strategy when given.
+
+        Returns:
+            One list of word ids per image.
+        """
         hypotheses = self(model, grid, beam_size, strategy=strategy)
         return [strip_special(row) for row in hypotheses.tokens[:, 0].tolist()]
 
@@ -154,8 +195,18 @@ class CaptionSearch:
         beam_size: int | None = None,
         strategy: str | None = None,
     ) -> list[tuple[list[int], torch.Tensor]]:
-        """For each image, the best caption (word ids up to and including ``</s>``) and its
-        attention (N, R): one row per output word."""
+        """The best caption of each image with its attention weights.
+
+        Args:
+            model: the captioning network.
+            grid: image features (B, R, F).
+            beam_size: overrides the configured beam size when given.
+            strategy: overrides the configured strategy when given.
+
+        Returns:
+            For each image, its word ids up to and including ``</s>`` (T' of them) and their
+            attention weights (T', R), one row per output word.
+        """
         hypotheses = self(model, grid, beam_size, return_attention=True, strategy=strategy)
         results = []
         for tokens, weights in zip(hypotheses.tokens[:, 0].tolist(), hypotheses.attention[:, 0]):
