@@ -10,6 +10,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
+from nlptag.files import atomic_open
+
 
 class PredictionWriter(BasePredictionWriter):
     """Collects ``predict_step`` outputs (one item per example) and writes
@@ -34,7 +36,7 @@ class PredictionWriter(BasePredictionWriter):
             path = Path(trainer.log_dir or trainer.default_root_dir) / "predictions.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
             merged = sorted((row for part in rows for row in part), key=lambda row: row[0])
-            with open(path, "w", encoding="utf-8") as handle:
+            with atomic_open(path, "w", what="predictions file") as handle:
                 for index, prediction in merged:
                     handle.write(json.dumps({"index": index, "prediction": prediction}) + "\n")
             print(f"predictions written to {path}")

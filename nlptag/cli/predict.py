@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +21,7 @@ from nlptag.cli.arguments import (
     temperature,
 )
 from nlptag.errors import NlptagError
+from nlptag.files import atomic_open
 from nlptag.text.readers import (
     CONLLU_COLUMN_INDEX,
     DOCSTART,
@@ -79,18 +78,8 @@ def _output(path: str | None) -> Iterator[TextIO]:
         yield sys.stdout
         return
     check_output(path)
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
-    except OSError as error:
-        raise NlptagError(f"-o {path}: cannot write ({error.strerror or error})") from None
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    with atomic_open(path, "w", what=f"output -o {path}") as out:
+        yield out
 
 
 def _predict_with_progress(

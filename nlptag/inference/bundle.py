@@ -36,6 +36,7 @@ from torch import nn
 
 import nlptag
 from nlptag.errors import NlptagError
+from nlptag.files import write_text_atomically
 from nlptag.hashing import sha256_of
 from nlptag.inference.allowlist import TRAINING_CLASSES, check_class_paths
 from nlptag.inference.build import build
@@ -171,19 +172,6 @@ def bundle_from_checkpoint(path: str | Path) -> Bundle:
     )
 
 
-def _write_atomically(path: Path, write) -> None:
-    """``write(temporary path)``, then fsync and rename onto ``path`` (same directory)."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-
-
 def write_bundle(
     bundle: Bundle, out_dir: str | Path, onnx_model: Path | None = None, overwrite: bool = False
 ) -> None:
@@ -254,7 +242,7 @@ def _write_files(bundle: Bundle, out: Path, onnx_model: Path | None) -> None:
         "files": {name: sha256_of(out / name) for name in files},
     }
     text = json.dumps(config, indent=2, ensure_ascii=False) + "\n"
-    _write_atomically(out / CONFIG, lambda path: path.write_text(text, encoding="utf-8"))
+    write_text_atomically(out / CONFIG, text, what="bundle config")
 
 
 def _read_json(path: Path) -> Any:
