@@ -1,6 +1,7 @@
 """The ``nlptag`` command end to end: fit, test, metrics.json, checkpoints, resume, tools."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,8 +89,23 @@ def test_help_lists_every_command():
     result = subprocess.run(
         [sys.executable, "-m", "nlptag.cli", "--help"], capture_output=True, text=True, check=True
     )
-    for command in ("fit", "validate", "test", "predict", "conlleval", "tag", "export", "evaluate"):
-        assert command in result.stdout
+    # whole command names at the start of their help lines ("tag" inside "nlptag" is no match)
+    tools = re.findall(r"^  ([a-z]+) {2,}\S", result.stdout, flags=re.MULTILINE)
+    assert tools == [
+        "conlleval",
+        "export",
+        "tag",
+        "classify",
+        "translate",
+        "attention",
+        "generate",
+        "evaluate",
+        "serve",
+    ]
+    usage = re.search(r"^usage: .* \{([a-z,]+)\} \.\.\.$", result.stdout, flags=re.MULTILINE)
+    assert usage and usage.group(1).split(",") == ["fit", "validate", "test", "predict"]
+    listed = re.findall(r"^    ([a-z]+) {2,}\S", result.stdout, flags=re.MULTILINE)
+    assert listed == ["fit", "validate", "test", "predict"]
 
 
 def test_predict_writes_tags_in_input_order(tmp_path):

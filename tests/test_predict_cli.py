@@ -52,6 +52,33 @@ def test_tag_conllu_writes_conllu_with_the_predicted_tags(bundle, capsys, tmp_pa
     assert predicted == [r["tags"] for r in nlptag.load(path).predict(sentences)]
 
 
+def spans(tags: list[str]) -> set[tuple[str, int, int]]:
+    """Entity spans (type, start, end) of an IOB1 or IOB2 sequence, by brute force and
+    independently of nlptag: a span is a maximal run of tokens of one type in which only the
+    first may be ``B-``; a ``B-`` or a change of type starts a new span (conlleval's rule)."""
+    found, start = set(), None
+    for i, tag in enumerate([*tags, "O"]):
+        kind = tag.split("-", 1)[1] if tag != "O" else None
+        previous = tags[i - 1].split("-", 1)[1] if i and tags[i - 1] != "O" else None
+        if start is not None and (kind != previous or tag.startswith("B-")):
+            found.add((previous, start, i))
+            start = None
+        if kind is not None and start is None:
+            start = i
+    return found
+
+
+def test_spans_reference_counts_like_conlleval():
+    assert spans(["I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG", "B-ORG"]) == {
+        ("PER", 0, 2),
+        ("PER", 2, 3),
+        ("LOC", 4, 5),
+        ("ORG", 5, 6),
+        ("ORG", 6, 7),
+    }
+    assert spans(["B-LOC", "I-LOC", "O", "I-LOC"]) == {("LOC", 0, 2), ("LOC", 3, 4)}
+
+
 def test_tag_conll_columns_appends_the_prediction_for_conlleval(bundle, capsys, tmp_path):
     path, files = bundle("ner")
     out = tmp_path / "tagged.txt"
@@ -60,11 +87,29 @@ def test_tag_conll_columns_appends_the_prediction_for_conlleval(bundle, capsys, 
     source = files["test"].read_text().splitlines()
     assert [line.rsplit(" ", 1)[0] if line else "" for line in lines] == source
     assert lines[0] == "-DOCSTART- -X- -X- O O"
+    # entity precision, recall and F1 counted here from the gold and predicted columns
+    correct = predicted = gold = 0
+    for block in out.read_text().strip().split("\n\n"):
+        rows = [
+            line.split(" ") for line in block.splitlines() if line.split(" ")[0] != "-DOCSTART-"
+        ]
+        gold_spans, predicted_spans = spans([r[-2] for r in rows]), spans([r[-1] for r in rows])
+        correct += len(gold_spans & predicted_spans)
+        predicted += len(predicted_spans)
+        gold += len(gold_spans)
+    assert gold > 20 and predicted > 0
+    precision, recall = 100 * correct / predicted, 100 * correct / gold
+    f1 = 2 * precision * recall / (precision + recall) if correct else 0.0
     assert conlleval_main([str(out)]) == 0
-    report = capsys.readouterr().out
+    report = capsys.readouterr().out.splitlines()
+    assert report[0].endswith(
+        f"with {gold} phrases; found: {predicted} phrases; correct: {correct}."
+    )
+    assert float(report[1].rsplit("FB1:", 1)[1]) == pytest.approx(f1, abs=0.005)
     metrics = json.loads(run(capsys, "evaluate", str(path), str(files["test"])))
-    f1 = float(report.splitlines()[1].rsplit("FB1:", 1)[1])
-    assert f1 == pytest.approx(metrics["test/f1"], abs=0.005)
+    assert metrics["test/f1"] == pytest.approx(f1, abs=1e-4)
+    assert metrics["test/precision"] == pytest.approx(precision, abs=1e-4)
+    assert metrics["test/recall"] == pytest.approx(recall, abs=1e-4)
 
 
 def test_tag_raw_text_from_stdin_as_conll_or_jsonl(bundle, capsys, monkeypatch):
@@ -112,6 +157,8 @@ def test_generate_from_a_bundle_is_reproducible(bundle, capsys):
     [
         ("tagging", "configs/demo.yaml"),
         ("classification", "configs/sentiment/sst2.yaml"),
+        ("ner", "configs/ner/conll2003.yaml"),
+        ("language_model", "configs/lm/tinyshakespeare_char.yaml"),
     ],
 )
 def test_evaluate_equals_nlptag_test(bundle, capsys, tmp_path, task, config):
@@ -120,14 +167,18 @@ def test_evaluate_equals_nlptag_test(bundle, capsys, tmp_path, task, config):
     checkpoint = files["checkpoint"]
     test_args = ["test", "--config", config, "--trainer.default_root_dir", str(tmp_path)]
     test_args += ["--data.init_args.test_file", str(files["test"]), "--ckpt_path", str(checkpoint)]
-    if task == "classification":
+    if task != "tagging":
         test_args += [
             "--data.init_args.dataset=null",
             f"--data.init_args.train_file={files['train']}",
         ]
+    if task == "language_model":  # the tiny model's data settings (evaluate reads the bundle's)
+        test_args += ["--data.init_args.batch_size=2", "--data.init_args.bptt_steps=20"]
     run(capsys, *test_args)
     tested = json.loads((tmp_path / "metrics.json").read_text())
-    assert evaluated == tested and "test/acc" in evaluated
+    assert evaluated == tested
+    key = {"ner": "test/f1", "language_model": "test/loss"}.get(task, "test/acc")
+    assert key in evaluated
 
 
 def test_a_bundle_of_another_task_is_refused(bundle, capsys):

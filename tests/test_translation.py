@@ -185,6 +185,22 @@ def test_translation_bundle_loads_without_unpickling(trained, tmp_path):
     assert result.stdout.strip().endswith("OK")
 
 
+def test_translation_onnx_export_and_backend_are_refused(trained, tmp_path, capsys):
+    from nlptag.errors import NlptagError
+    from nlptag.inference.bundle import open_bundle
+    from nlptag.inference.predictors import TranslationPredictor
+
+    _, best = trained
+    assert main(["export", str(best), str(tmp_path / "bundle"), "--onnx"]) == 2
+    assert capsys.readouterr().err == (
+        "nlptag: error: --onnx: not available for the translation task\n"
+    )
+    assert not (tmp_path / "bundle").exists()
+    bundle = open_bundle(best)
+    with pytest.raises(NlptagError, match="translation models run in torch only"):
+        TranslationPredictor(bundle, bundle.build_network(), session=object())
+
+
 def test_shared_embeddings_need_a_joint_vocabulary(toy_translation, tmp_path, capsys):
     status = main(
         [

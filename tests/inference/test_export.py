@@ -117,6 +117,50 @@ def test_onnx_scores_match_torch_within_1e_5(bundles, task):
     assert [r[key] for r in onnx_out] == [r[key] for r in eager_out]
 
 
+def test_onnx_export_is_refused_for_the_language_model_in_one_line(bundles, tmp_path, capsys):
+    checkpoint, bundle = bundles["language_model"]
+    with pytest.raises(NlptagError, match="^--onnx: not available for the language_model task$"):
+        export(checkpoint, tmp_path / "lm", onnx=True)
+    assert not (tmp_path / "lm").exists()
+    assert main(["export", str(checkpoint), str(tmp_path / "cli"), "--onnx"]) == 2
+    err = capsys.readouterr().err
+    assert err == "nlptag: error: --onnx: not available for the language_model task\n"
+    assert not (tmp_path / "cli").exists()
+    with pytest.raises(NlptagError, match="has no model.onnx; export it with --onnx"):
+        nlptag.load(bundle, backend="onnx")
+
+
+@pytest.mark.parametrize("task", ["tagging", "ner", "classification"])
+def test_a_bundle_exported_without_onnx_refuses_the_onnx_backend(bundles, tmp_path, task):
+    checkpoint, _ = bundles[task]
+    plain = export(checkpoint, tmp_path / "plain")
+    assert not (plain / "model.onnx").exists()
+    assert json.loads((plain / "config.json").read_text())["onnx"] is None
+    with pytest.raises(NlptagError, match=f"^{plain} has no model.onnx; export it with --onnx$"):
+        nlptag.load(plain, backend="onnx")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RuntimeError,
+    reason="bug: export(..., onnx=True, quantize='int8') traces the dynamically quantized network "
+    "(export_onnx builds it after bundle.quantization is set), and the TorchScript exporter "
+    "fails on its packed int8 parameters with a RuntimeError traceback ('Only tuples, lists and "
+    "Variables are supported as JIT inputs/outputs ... torch._C.ScriptObject') instead of "
+    "exporting the float graph or refusing the combination in one line",
+)
+def test_onnx_with_int8_is_exported_or_refused_in_one_line(bundles, tmp_path, capsys):
+    checkpoint, _ = bundles["classification"]
+    out = tmp_path / "int8_onnx"
+    status = main(["export", str(checkpoint), str(out), "--onnx", "--quantize", "int8"])
+    err = capsys.readouterr().err
+    if status == 2:
+        assert err.startswith("nlptag: error: ") and err.count("\n") == 1
+        assert not out.exists()
+    else:
+        assert status == 0 and (out / "model.onnx").is_file()
+
+
 def eager_encode_text(predictor, tokens):
     from nlptag.text.encoding import encode_text
 
@@ -134,13 +178,81 @@ def test_int8_bundle_records_and_reapplies_quantization(bundles, tmp_path):
     assert isinstance(predictor.network.encoder.rnn, quantized.LSTM)
     assert isinstance(predictor.network.embedder.char_features.lstm, quantized.LSTM)
     assert isinstance(predictor.network.head.projection, quantized.Linear)
-    results = predictor.predict(INPUTS["tagging"])
-    float_results = nlptag.load(checkpoint).predict(INPUTS["tagging"])
-    assert [len(r["tags"]) for r in results] == [len(r["tags"]) for r in float_results]
-    agree = sum(
-        a == b for r, f in zip(results, float_results) for a, b in zip(r["tags"], f["tags"])
-    )
-    assert agree >= 0.8 * sum(len(r["tags"]) for r in results)
+    # the tags of a sentence do not depend on the sentences batched with it
+    one = predictor.predict(INPUTS["tagging"], batch_size=1)
+    assert [r["tags"] for r in predictor.predict(INPUTS["tagging"], batch_size=32)] == [
+        r["tags"] for r in one
+    ]
+    assert [r["tokens"] for r in one] == [
+        s.split() if isinstance(s, str) else s for s in INPUTS["tagging"]
+    ]
+
+
+@pytest.fixture(scope="module")
+def demo_tagger(tmp_path_factory):
+    """The demo tagger trained to the end of configs/demo.yaml (val/acc 90.41: 66 of the 73
+    dev tokens), its float checkpoint and its int8 bundle; about 10 s."""
+    from tests.conftest import _fit
+
+    run = tmp_path_factory.mktemp("demo_int8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NLPTAG_CACHE_DIR", str(run / "cache"))
+        _fit("configs/demo.yaml", run, "--trainer.enable_progress_bar=false")
+    best = run / "checkpoints" / "best.ckpt"
+    return best, export(best, run / "int8", quantize="int8")
+
+
+def test_int8_keeps_the_accuracy_of_a_trained_tagger(demo_tagger):
+    """Int8 against float on the demo tagger trained to its end (not slow: the only check that
+    quantization keeps a model's accuracy). Measured: float 100% train / 66 of 73 dev tokens,
+    int8 100% / 65 of 73, one of the 418 tokens tagged differently."""
+    from nlptag.text.readers import read_conllu
+
+    checkpoint, bundle = demo_tagger
+    demo = REPO / "nlptag" / "resources" / "demo"
+    float_tagger, int8_tagger = nlptag.load(checkpoint), nlptag.load(bundle)
+    correct, agree, total = {}, 0, 0
+    for split in ("train", "dev"):
+        sentences = list(read_conllu(demo / f"{split}.conllu"))
+        tokens = [s["tokens"] for s in sentences]
+        float_tags = [r["tags"] for r in float_tagger.predict(tokens)]
+        int8_tags = [r["tags"] for r in int8_tagger.predict(tokens, batch_size=32)]
+        assert [r["tags"] for r in int8_tagger.predict(tokens, batch_size=1)] == int8_tags
+        gold = [s["tags"] for s in sentences]
+        for name, tags in (("float", float_tags), ("int8", int8_tags)):
+            correct[split, name] = sum(
+                p == g for row, gold_row in zip(tags, gold) for p, g in zip(row, gold_row)
+            )
+        agree += sum(a == b for f, q in zip(float_tags, int8_tags) for a, b in zip(f, q))
+        total += sum(len(t) for t in tokens)
+    assert total == 418
+    best_score = torch.load(checkpoint, weights_only=True)["callbacks"]
+    (state,) = [v for k, v in best_score.items() if "'monitor': 'val/acc'" in k]
+    assert 100 * correct["dev", "float"] / 73 == pytest.approx(float(state["best_model_score"]))
+    assert correct["dev", "float"] >= 64  # the config's "about 90" (87.7%)
+    assert correct["train", "float"] == correct["train", "int8"] == 345  # fits its training set
+    # int8 rounds each weight to 1/254 of its tensor's range: at most 2 of 73 dev tokens
+    # (2.7 points) may be lost, and at least 98% of all tokens keep their float tag
+    assert correct["dev", "float"] - correct["dev", "int8"] <= 2
+    assert agree >= 0.98 * total
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: dynamic int8 quantization picks the activation scale and zero point per call "
+    "from the whole padded batch, so a token's confidence depends on the sentences batched with "
+    "it (the demo tagger's dev confidences move by up to 0.037 between batch 1 and 32; the tags "
+    "stay the same)",
+)
+def test_int8_confidences_do_not_depend_on_the_batch(demo_tagger):
+    from nlptag.text.readers import read_conllu
+
+    _, bundle = demo_tagger
+    tokens = [s["tokens"] for s in read_conllu(REPO / "nlptag/resources/demo/dev.conllu")]
+    predictor = nlptag.load(bundle)
+    one, many = predictor.predict(tokens, batch_size=1), predictor.predict(tokens, batch_size=32)
+    for a, b in zip(one, many):
+        np.testing.assert_allclose(a["confidences"], b["confidences"], atol=1e-6)
 
 
 SAFE_LOAD = """

@@ -18,11 +18,56 @@ def test_char_features_ignore_padding(features):
 
 
 def test_word_embedder_concatenates_word_and_char_features():
+    torch.manual_seed(0)
     embedder = WordEmbedder(20, 10, word_dim=7, char_features=lambda n: CharCNN(n, num_filters=5))
+    embedder.eval()
     assert embedder.output_size == 12
-    out = embedder(torch.tensor([[2, 3]]), torch.tensor([[[2, 3], [4, 0]]]))
-    assert out.shape == (1, 2, 12)
+    words, chars = torch.tensor([[2, 3, 0]]), torch.tensor([[[2, 3], [4, 0], [0, 0]]])
+    out = embedder(words, chars)
+    assert out.shape == (1, 3, 12)
+    # the word part is the lookup of each id's row (the padding row is 0), the rest the CNN's
+    weight = embedder.word_embedding.weight
+    assert torch.equal(out[0, :, :7], weight[[2, 3, 0]]) and not weight[0].any()
+    torch.testing.assert_close(out[0, :, 7:], embedder.char_features(chars[0]))
     assert WordEmbedder(20, 10, word_dim=7, char_features=None).output_size == 7
+
+
+def test_char_cnn_is_the_max_over_the_words_characters_of_the_convolution():
+    """One-dimensional embeddings e and a width-3 filter w with bias b, set by hand: at each
+    character position i, w0 e[i-1] + w1 e[i] + w2 e[i+1] + b (outside the word, e = 0, the
+    padding embedding); the feature is the maximum over the word's own positions."""
+    cnn = CharCNN(5, char_dim=1, num_filters=1, kernel_size=3)
+    e = [0.0, 0.5, 1.0, -2.0, 3.0]
+    w, b = [0.25, -1.0, 2.0], 0.125
+    with torch.no_grad():
+        cnn.embedding.weight.copy_(torch.tensor(e).unsqueeze(1))
+        cnn.conv.weight.copy_(torch.tensor(w).view(1, 1, 3))
+        cnn.conv.bias.fill_(b)
+
+    def by_hand(word: list[int]) -> float:
+        x = [0.0] + [e[c] for c in word] + [0.0]
+        return max(w[0] * x[i] + w[1] * x[i + 1] + w[2] * x[i + 2] + b for i in range(len(word)))
+
+    words = [[2, 3, 4, 1], [3, 4, 0, 0], [4, 0, 0, 0], [1, 1, 1, 0]]
+    expected = [by_hand([c for c in word if c]) for word in words]
+    assert expected == [8.375, 8.125, -2.875, 0.75]  # maxima at positions 1, 0, 0 and 1
+    torch.testing.assert_close(cnn(torch.tensor(words)).squeeze(1), torch.tensor(expected))
+
+
+def test_word_dropout_replaces_exactly_the_drawn_positions():
+    embedder = WordEmbedder(20, 10, word_dim=3, char_features=None, dropout=0.0, word_dropout=0.4)
+    embedder.train()
+    words = torch.tensor([[5, 6, 7, 8, 9, 0], [10, 11, 12, 0, 0, 0]])
+    chars = torch.zeros(2, 6, 1, dtype=torch.long)
+    torch.manual_seed(0)
+    drawn = torch.rand(words.shape) < 0.4
+    torch.manual_seed(0)
+    out = embedder(words, chars)
+    expected_ids = words.masked_fill(drawn & words.ne(0), UNK_ID)
+    assert torch.equal(out, embedder.word_embedding.weight[expected_ids])
+    replaced = drawn & words.ne(0)
+    assert 0 < int(replaced.sum()) < int(words.ne(0).sum())  # some words kept, some dropped
+    assert (drawn & words.eq(0)).any()  # a draw on padding that must not become <unk>
 
 
 def test_word_dropout_only_in_training_and_never_on_padding():

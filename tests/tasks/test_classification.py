@@ -1,3 +1,4 @@
+import json
 import random
 from functools import partial
 from pathlib import Path
@@ -6,6 +7,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+import nlptag
 from data_modules.classification import ClassificationDataModule, collate_classification
 from nlptag.cli import main
 from nlptag.cli.evaluate import task_module
@@ -138,3 +140,16 @@ def test_shipped_config_trains_validates_and_predicts_through_the_cli(toy_files,
     assert main(["validate", f"--config={CONFIG}", *files, *overrides, f"--ckpt_path={best}"]) == 0
     predict = [f"--data.predict_file={toy_files['validation_file']}", f"--ckpt_path={best}"]
     assert main(["predict", f"--config={CONFIG}", *files, *overrides, *predict]) == 0
+    rows = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
+    texts = [
+        line.split("\t")[0]
+        for line in Path(toy_files["validation_file"]).read_text().splitlines()[1:]
+    ]
+    assert [row["index"] for row in rows] == list(range(len(texts))) == list(range(100))
+    expected = nlptag.load(best).predict(texts, batch_size=7)
+    assert [row["prediction"]["label"] for row in rows] == [e["label"] for e in expected]
+    for row, prediction in zip(rows, expected):
+        assert row["prediction"]["index"] == row["index"]
+        assert row["prediction"]["probabilities"] == pytest.approx(
+            prediction["probabilities"], abs=1e-6
+        )

@@ -1,3 +1,4 @@
+import itertools
 import random
 from functools import partial
 
@@ -89,7 +90,63 @@ def test_crf_tagger_learns_toy_ner_and_predicts_entities_with_confidence(toy_dat
         ("LOC", 2, 3),
         ("LOC", 3, 5),
     ]
-    assert all(0.5 < e["confidence"] <= 1.0 for e in result["entities"])
+    assert_confidences_are_brute_force_marginals(model, batch, result)
+
+
+def brute_force_marginals(model: EntityTagger, batch) -> tuple[list[int], torch.Tensor]:
+    """The best tag sequence and the marginals (T, C) of one sentence, by enumerating every tag
+    sequence the CRF allows: p(y) = exp(score(y)) / sum over allowed y' of exp(score(y'))."""
+    with torch.no_grad():
+        (emissions,) = model.network.scores(batch.words, batch.chars, batch.lengths)
+    crf = model.network.head.crf
+    steps, num_tags = emissions.shape
+    best, best_score, weights, paths = None, -float("inf"), [], []
+    for path in itertools.product(range(num_tags), repeat=steps):
+        if not crf.allowed_start[path[0]] or not crf.allowed_end[path[-1]]:
+            continue
+        if not all(crf.allowed_transitions[a, b] for a, b in zip(path, path[1:])):
+            continue
+        score = crf.start[path[0]] + crf.end[path[-1]]
+        score = score + sum(emissions[t, tag] for t, tag in enumerate(path))
+        score = score + sum(crf.transitions[a, b] for a, b in zip(path, path[1:]))
+        score = float(score)
+        paths.append(path)
+        weights.append(score)
+        if score > best_score:
+            best, best_score = list(path), score
+    probabilities = torch.tensor(weights, dtype=torch.float64).softmax(0)
+    marginals = torch.zeros(steps, num_tags, dtype=torch.float64)
+    for path, probability in zip(paths, probabilities):
+        for t, tag in enumerate(path):
+            marginals[t, tag] += probability
+    return best, marginals
+
+
+def assert_confidences_are_brute_force_marginals(model, batch, result) -> None:
+    best, marginals = brute_force_marginals(model, batch)
+    assert result["tags"] == model.to_data_scheme(best)
+    assert result["entities"]
+    for entity in result["entities"]:
+        tokens = range(entity["start"], entity["end"])
+        expected = sum(float(marginals[t, best[t]]) for t in tokens) / len(tokens)
+        assert entity["confidence"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_entity_confidence_is_the_mean_crf_marginal_of_its_tokens(toy_data):
+    """On an untrained tagger with random CRF scores, so that marginals are far from 1: three
+    tokens, 9 IOBES tags, the 729 tag sequences enumerated."""
+    toy_data.setup("fit")
+    torch.manual_seed(3)
+    model = entity_tagger(toy_data).eval()
+    crf = model.network.head.crf
+    with torch.no_grad():
+        for parameter in (crf.start, crf.transitions, crf.end):
+            parameter.normal_(0, 1)
+        model.network.head.projection.weight.mul_(8)
+    batch = collate_tagging([toy_data.encode(["bob", "paris", "york"])])
+    (result,) = model.predict_step(batch, 0)
+    assert any(e["confidence"] < 0.9 for e in result["entities"])
+    assert_confidences_are_brute_force_marginals(model, batch, result)
 
 
 def test_head_scheme_must_match_the_data():

@@ -1,0 +1,126 @@
+"""nlptag/inference/predictors.py: batching that changes nothing, tag confidences and class
+probabilities equal to the softmax of the network's scores, labels, refusals."""
+
+import dataclasses
+
+import pytest
+import torch
+
+import nlptag
+from nlptag.errors import NlptagError
+from nlptag.inference.bundle import open_bundle
+from nlptag.inference.predictors import PREDICTORS, length_sorted_batches, predictor_class
+from nlptag.text.encoding import (
+    collate_classification,
+    collate_tagging,
+    encode_sentence,
+    encode_text,
+)
+
+NER = ["ann met bob in paris", ["rome"], "the unknownword saw ann today in rome", "bob saw"]
+TEXTS = ["w1 great w2", "w3 w4", "great", "w1 w1 w2 zzz w3", "w2"]
+
+
+def test_length_sorted_batches_longest_first_and_ties_in_input_order():
+    assert list(length_sorted_batches([2, 5, 1, 5, 3], 2)) == [[1, 3], [4, 0], [2]]
+    assert list(length_sorted_batches([], 4)) == []
+    with pytest.raises(NlptagError, match="^batch_size must be at least 1$"):
+        list(length_sorted_batches([1], 0))
+
+
+@pytest.fixture(scope="module")
+def ner(tiny_checkpoints):
+    return nlptag.load(tiny_checkpoints("ner")["checkpoint"])
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_checkpoints):
+    return nlptag.load(tiny_checkpoints("classification")["checkpoint"])
+
+
+def test_tag_results_do_not_depend_on_batch_size_or_order(ner):
+    reference = ner.predict(NER, batch_size=64)
+    for size in (1, 3):
+        results = ner.predict(NER, batch_size=size)
+        assert [r["tags"] for r in results] == [r["tags"] for r in reference]
+        for a, b in zip(results, reference):
+            assert a["confidences"] == pytest.approx(b["confidences"], abs=1e-6)
+    reversed_results = ner.predict(NER[::-1], batch_size=2)[::-1]
+    assert [r["tags"] for r in reversed_results] == [r["tags"] for r in reference]
+    assert [r["tokens"] for r in reference] == [s.split() if isinstance(s, str) else s for s in NER]
+
+
+def test_entities_are_the_spans_of_the_tags_with_the_mean_confidence(ner):
+    from nlptag.text.schemes import extract_chunks
+
+    for result in ner.predict(NER):
+        spans = [(e["type"], e["start"], e["end"]) for e in result["entities"]]
+        assert spans == list(extract_chunks(result["tags"]))
+        for entity in result["entities"]:
+            assert entity["text"] == " ".join(result["tokens"][entity["start"] : entity["end"]])
+            part = result["confidences"][entity["start"] : entity["end"]]
+            assert entity["confidence"] == pytest.approx(sum(part) / len(part))
+
+
+def test_ner_labels_are_the_data_schemes_tags(ner):
+    assert ner.bundle.options == {"tag_scheme": "iobes", "data_scheme": "iob1"}
+    assert ner.labels == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    assert all(tag in ner.labels for r in ner.predict(NER) for tag in r["tags"])
+
+
+def test_class_probabilities_are_the_softmax_of_the_scores(classifier):
+    results = classifier.predict(TEXTS, batch_size=2)
+    for text, result in zip(TEXTS, results):
+        encoded = encode_text(
+            text.split(), classifier.words, classifier.chars, classifier.max_length, 30
+        )
+        batch = collate_classification([encoded])  # alone: no padding
+        with torch.no_grad():
+            expected = classifier.network.scores(batch.words, batch.chars, batch.lengths)[0]
+        probabilities = expected.softmax(-1).tolist()
+        assert list(result["probabilities"]) == ["neg", "pos"] == classifier.labels
+        assert list(result["probabilities"].values()) == pytest.approx(probabilities, abs=1e-6)
+        best = max(range(2), key=probabilities.__getitem__)
+        assert result["label"] == classifier.labels[best]
+        assert result["probability"] == pytest.approx(probabilities[best], abs=1e-6)
+
+
+def test_tag_confidences_are_the_crf_marginals_of_the_scores(ner):
+    (result,) = ner.predict(["ann met bob"])
+    encoded = encode_sentence(["ann", "met", "bob"], ner.words, ner.chars, ner.max_word_length)
+    batch = collate_tagging([encoded])
+    with torch.no_grad():
+        emissions = ner.network.scores(batch.words, batch.chars, batch.lengths)
+        marginals = ner.network.head.crf.marginals(emissions, batch.mask)[0]
+    tags, _ = ner.network.head.crf.viterbi(emissions, batch.mask)
+    assert result["confidences"] == pytest.approx(
+        [float(marginals[t, tag]) for t, tag in enumerate(tags[0].tolist())], abs=1e-6
+    )
+
+
+def test_empty_inputs_and_unknown_backends_are_refused(ner, classifier, tiny_checkpoints):
+    with pytest.raises(NlptagError, match="^cannot tag an empty sentence$"):
+        ner.predict(["ann", ""])
+    with pytest.raises(NlptagError, match="^cannot classify an empty text$"):
+        classifier.predict(["  "])
+    checkpoint = tiny_checkpoints("ner")["checkpoint"]
+    with pytest.raises(NlptagError, match="^unknown backend 'tf'; expected torch or onnx$"):
+        nlptag.load(checkpoint, backend="tf")
+    with pytest.raises(NlptagError, match="has no model.onnx; export it with --onnx$"):
+        nlptag.load(checkpoint, backend="onnx")
+    bundle = dataclasses.replace(open_bundle(checkpoint), task="parsing")
+    with pytest.raises(NlptagError, match="no predictor for task 'parsing' \\(tagging, ner, "):
+        predictor_class(bundle)
+    assert set(PREDICTORS) == {"tagging", "ner", "classification", "language_model", "translation"}
+
+
+def test_generation_is_reproducible_and_never_writes_unk(tiny_checkpoints):
+    generator = nlptag.load(tiny_checkpoints("language_model")["checkpoint"])
+    first = generator.predict(["All", "Sp", "Zq"], length=40, seed=5)
+    assert first == generator.predict(["All", "Sp", "Zq"], length=40, seed=5)
+    assert first[:1] == generator.predict(["All"], length=40, seed=5)  # its own group first
+    assert [len(text) for text in first] == [40, 40, 40]
+    assert all(set(text) <= set(generator.vocabulary.entries) for text in first)
+    assert not any("<unk>" in text for text in first)
+    with pytest.raises(NlptagError, match="^every prime needs at least one character$"):
+        generator.predict(["All", ""])
