@@ -99,6 +99,7 @@ def test_help_lists_every_command():
         "translate",
         "attention",
         "generate",
+        "caption",
         "evaluate",
         "serve",
     ]

@@ -19,6 +19,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning_fabric.utilities.types import _PATH
@@ -64,7 +65,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 class ExactResume(Callback):
-    """Re-seeds torch, ``random`` (and numpy when loaded) at the start of every training epoch
+    """Re-seeds torch, ``random`` and numpy before the first batch of every training epoch
     from ``seed`` and the epoch, and trims ``metrics.csv`` to the checkpoint when a run resumes.
 
     Args:
@@ -95,10 +96,6 @@ class ExactResume(Callback):
         seed = epoch_seed(self.seed, trainer.current_epoch) + trainer.global_rank
         torch.manual_seed(seed)
         random.seed(seed)
-        try:
-            import numpy
-        except ImportError:  # pragma: no cover - numpy comes with torch's dependencies here
-            return
         numpy.random.seed(seed % 2**32)
 
     def on_save_checkpoint(

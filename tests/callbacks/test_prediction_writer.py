@@ -46,13 +46,6 @@ def test_the_run_directory_is_created(tmp_path):
     assert json.loads((run / "predictions.jsonl").read_text()) == {"index": 0, "prediction": [1, 2]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: PredictionWriter opens predictions.jsonl with open(path, 'w') and writes row by "
-    "row instead of using nlptag.files.atomic_path, so an error while writing (here a prediction "
-    "json cannot encode; a crash or a full disk alike) leaves a truncated file in place of the "
-    "previous one",
-)
 def test_a_failed_write_keeps_the_previous_file(tmp_path):
     path = tmp_path / "predictions.jsonl"
     path.write_text('{"index": 0, "prediction": "old"}\n')

@@ -47,6 +47,7 @@ def test_recipes_name_one_task_per_task_module():
         "classification",
         "language_model",
         "translation",
+        "captioning",
     }
     with pytest.raises(NlptagError, match="^ckpt: no model class recorded"):
         recipe_of({}, "ckpt")

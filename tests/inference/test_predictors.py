@@ -111,7 +111,14 @@ def test_empty_inputs_and_unknown_backends_are_refused(ner, classifier, tiny_che
     bundle = dataclasses.replace(open_bundle(checkpoint), task="parsing")
     with pytest.raises(NlptagError, match="no predictor for task 'parsing' \\(tagging, ner, "):
         predictor_class(bundle)
-    assert set(PREDICTORS) == {"tagging", "ner", "classification", "language_model", "translation"}
+    assert set(PREDICTORS) == {
+        "tagging",
+        "ner",
+        "classification",
+        "language_model",
+        "translation",
+        "captioning",
+    }
 
 
 def test_generation_is_reproducible_and_never_writes_unk(tiny_checkpoints):
