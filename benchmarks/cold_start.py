@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import today
+from benchmarks.common import cpu_model, today
 
 SENTENCE = "The quick brown fox jumps over the lazy dog ."
 
@@ -76,10 +76,7 @@ def main() -> None:
                     continue
                 runs.setdefault((variant, name), []).append(wall(command, variant_env))
     torch_time = statistics.median(runs[("after", "import torch")])
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line),
-        "unknown CPU",
-    )
+    cpu = cpu_model()
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here
     ).stdout.strip()

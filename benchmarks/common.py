@@ -4,23 +4,43 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
 import time
 from datetime import date
+from pathlib import Path
 
 import torch
 
+from nlptag.cli.hardware import cpu_model  # noqa: F401 (the benchmarks' CPU model name)
 from nlptag.cli.lightning import NlptagCLI
 
 
 def from_config(config: str, *overrides: str):
-    """(model, datamodule) exactly as ``nlptag fit --config CONFIG`` would build them."""
-    cli = NlptagCLI(args=["--config", config, *overrides], run=False)
+    """(model, datamodule) exactly as ``nlptag fit --config CONFIG`` would build them (the
+    benchmark's own command-line arguments hidden from LightningCLI, which warns about them)."""
+    argv, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        cli = NlptagCLI(args=["--config", config, *overrides], run=False)
+    finally:
+        sys.argv = argv
     return cli.model, cli.datamodule
 
 
 def machine() -> str:
     threads = torch.get_num_threads()
     return f"{platform.machine()} CPU, {os.cpu_count()} cores, {threads} torch thread(s)"
+
+
+def commit() -> str:
+    """The short hash of the checked-out commit, with ``+changes`` when the tree is dirty."""
+
+    def git(*args: str) -> str:
+        here = Path(__file__).resolve().parent
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=here).stdout
+
+    dirty = git("status", "--porcelain", "--untracked-files=no").strip()
+    return git("rev-parse", "--short", "HEAD").strip() + ("+changes" if dirty else "")
 
 
 def today() -> str:

@@ -4,17 +4,20 @@ Sentences/s at batch sizes 32 and 256 on CoNLL-2003 training sentences, for the 
 network with its CRF head and with a softmax head in its place. Decoding is timed for the
 Viterbi path alone and for Viterbi plus marginals (the per-token confidences).
 
-    NLPTAG_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python -m benchmarks.crf_speed
+    NLPTAG_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python -m benchmarks.crf_speed \
+        --out benchmarks/results/crf_speed.md
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+from pathlib import Path
 
 import torch
 
-from benchmarks.common import from_config, machine, timed, today
+from benchmarks.common import commit, cpu_model, from_config, machine, timed, today
+from nlptag.files import write_text_atomically
 
 SOFTMAX = "--model.init_args.head=nlptag.models.heads.SoftmaxHead"
 
@@ -63,16 +66,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/ner/conll2003.yaml")
     parser.add_argument("--sentences", type=int, default=1024, help="sentences per measurement")
+    parser.add_argument("--out", type=Path, default=None, help="write the table here")
     args = parser.parse_args()
-    print(f"config: {args.config}; {machine()}; {today()}")
-    print("head     batch  train sent/s  decode sent/s  decode+confidence sent/s")
+    lines = [
+        f"`python -m benchmarks.crf_speed --sentences {args.sentences}`, config {args.config}; "
+        f"{machine()}, {cpu_model()}; CPU seconds of the process; commit {commit()}, {today()}",
+        "",
+        "| NER config, sentences/s | batch | train step | Viterbi decode "
+        "| Viterbi + marginals (confidences) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for batch_size in (32, 256):
-        for name, override in (("crf", []), ("softmax", [SOFTMAX])):
+        for name, override in (("CRF head", []), ("softmax head", [SOFTMAX])):
             r = rates(args.config, override, batch_size, max(1, args.sentences // batch_size))
-            print(
-                f"{name:<8} {batch_size:>5}  {r['train']:>12.0f}  {r['decode']:>13.0f}"
-                f"  {r['decode+conf']:>24.0f}"
+            lines.append(
+                f"| {name} | {batch_size} | {r['train']:,.0f} | {r['decode']:,.0f} "
+                f"| {r['decode+conf']:,.0f} |"
             )
+            print(lines[-1], flush=True)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        write_text_atomically(args.out, text)
 
 
 if __name__ == "__main__":

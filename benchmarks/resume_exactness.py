@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.common import cpu_model
+
 
 def fit_command(configs: list[str], run: Path, epochs: int, *extra: str) -> list[str]:
     composed = [arg for config in configs for arg in ("--config", config)]
@@ -76,18 +78,11 @@ def main() -> None:
     )
     a.wait()
     assert a.returncode == 0 and resumed.returncode == 0
-    print(f"machine: {platform.machine()}, {_cpu_model()}, {os.cpu_count()} cores")
+    print(f"machine: {platform.machine()}, {cpu_model()}, {os.cpu_count()} cores")
     print(f"uninterrupted final validation: {final_validation(uninterrupted)}")
     print(f"killed+resumed final validation: {final_validation(killed)}")
     same = rows(uninterrupted) == rows(killed)
     print(f"metrics.csv rows equal (clock columns aside): {same}; rows {len(rows(killed))}")
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from nlptag.callbacks.checkpointing import AtomicCheckpointIO, ExactResume, run_checkpoints
 from nlptag.callbacks.prediction_writer import PredictionWriter
 from nlptag.callbacks.run_logger import TrainingClock
+from nlptag.cli.hardware import cpu_bf16_check
 from nlptag.cli.run_directory import (
     is_main_process,
     lock_run_directory,
@@ -291,6 +292,9 @@ class NlptagCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         trainer = config.trainer
+        note = cpu_bf16_check(trainer.precision, trainer.accelerator)  # before the lock
+        if note and is_main_process():
+            print(note, file=sys.stderr)
         if self.subcommand == "fit":
             self._check_run_directory(Path(trainer.default_root_dir), config.get("ckpt_path"))
         if trainer.logger in (None, True):

@@ -83,7 +83,13 @@ def export(
     overwrite: bool = False,
 ) -> Path:
     """Write the bundle of ``source`` (a checkpoint, or a bundle to re-export) to ``out_dir``;
-    a non-empty ``out_dir`` is refused unless ``overwrite``."""
+    a non-empty ``out_dir`` is refused unless ``overwrite``. ``onnx`` with ``quantize`` is refused:
+    the ONNX graph is the float network, and int8 quantization applies to the torch backend."""
+    if onnx and quantize is not None:
+        raise NlptagError(
+            f"--onnx with --quantize {quantize}: the ONNX graph is float only and quantization "
+            "applies to the torch backend; export two bundles, one with each option"
+        )
     bundle = open_bundle(source)
     predictor = predictor_class(bundle)
     bundle.build_network()  # fails here, not at load time, if the network cannot be rebuilt

@@ -140,25 +140,13 @@ def test_a_bundle_exported_without_onnx_refuses_the_onnx_backend(bundles, tmp_pa
         nlptag.load(plain, backend="onnx")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="bug: export(..., onnx=True, quantize='int8') traces the dynamically quantized network "
-    "(export_onnx builds it after bundle.quantization is set), and the TorchScript exporter "
-    "fails on its packed int8 parameters with a RuntimeError traceback ('Only tuples, lists and "
-    "Variables are supported as JIT inputs/outputs ... torch._C.ScriptObject') instead of "
-    "exporting the float graph or refusing the combination in one line",
-)
-def test_onnx_with_int8_is_exported_or_refused_in_one_line(bundles, tmp_path, capsys):
+def test_onnx_with_int8_is_refused_in_one_line(bundles, tmp_path, capsys):
     checkpoint, _ = bundles["classification"]
     out = tmp_path / "int8_onnx"
     status = main(["export", str(checkpoint), str(out), "--onnx", "--quantize", "int8"])
     err = capsys.readouterr().err
-    if status == 2:
-        assert err.startswith("nlptag: error: ") and err.count("\n") == 1
-        assert not out.exists()
-    else:
-        assert status == 0 and (out / "model.onnx").is_file()
+    assert status == 2 and not out.exists()
+    assert err.startswith("nlptag: error: --onnx with --quantize int8: ") and err.count("\n") == 1
 
 
 def eager_encode_text(predictor, tokens):
