@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -117,9 +118,12 @@ def quantize_int8(module: nn.Module) -> nn.Module:
     quantized on the fly), for CPU inference. Deterministic: the same float weights always give
     the same int8 weights, which is why bundles store the float weights and quantize at load
     (safetensors cannot hold the packed int8 parameters)."""
-    return torch.ao.quantization.quantize_dynamic(
-        module, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8
-    )
+    with warnings.catch_warnings():
+        # torch 2.13 announces that quantized tensors will go; nothing for a user to act on
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor.* are deprecated")
+        return torch.ao.quantization.quantize_dynamic(
+            module, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8
+        )
 
 
 def _from_task(

@@ -225,6 +225,18 @@ def test_int8_keeps_the_accuracy_of_a_trained_tagger(demo_tagger):
     assert agree >= 0.98 * total
 
 
+def test_float_confidences_do_not_depend_on_the_batch(demo_tagger):
+    from nlptag.text.readers import read_conllu
+
+    checkpoint, _ = demo_tagger
+    tokens = [s["tokens"] for s in read_conllu(REPO / "nlptag/resources/demo/dev.conllu")]
+    predictor = nlptag.load(checkpoint)
+    one, many = predictor.predict(tokens, batch_size=1), predictor.predict(tokens, batch_size=32)
+    assert [r["tags"] for r in one] == [r["tags"] for r in many]
+    for a, b in zip(one, many):
+        np.testing.assert_allclose(a["confidences"], b["confidences"], atol=1e-6)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="bug: dynamic int8 quantization picks the activation scale and zero point per call "
