@@ -17,6 +17,8 @@ import platform
 from datetime import date
 from pathlib import Path
 
+from nlptag.cli.hardware import cpu_model
+
 COLUMNS = [
     "config", "commit", "seed", "metric", "value", "epochs", "cpu_minutes", "wall_minutes",
     "machine", "date", "note",
@@ -52,7 +54,7 @@ def main() -> None:
     row = [
         args.config, args.commit, args.seed, args.metric, f"{value:.4f}", str(epochs),
         f"{float(cpu):.1f}" if cpu else "", f"{float(wall):.1f}" if wall else "",
-        f"{platform.machine()}, {os.cpu_count()} cores, {args.threads} thread(s)",
+        f"{platform.machine()} {cpu_model()}, {os.cpu_count()} cores, {args.threads} thread(s)",
         date.today().isoformat(), args.note,
     ]  # fmt: skip
     results = Path("benchmarks/results") / f"{args.task}.tsv"
