@@ -3,6 +3,8 @@ task config is run exactly as the command in its header composes it (the base fi
 config, its overrides), on tiny fixture files, for two training and two validation steps. With
 the data mirror, a slow test runs the same commands on the real data."""
 
+import csv
+import math
 import os
 import random
 import re
@@ -11,7 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
+import nlptag
 from nlptag.cli import main
 from tests.conftest import REPO, SHARED_DATA, _toy_ner
 from tests.test_translation import write_pairs
@@ -112,11 +116,52 @@ def run_header_command(config: Path, tmp_path: Path, *extra: str) -> int:
 
 @pytest.mark.parametrize("config", TASK_CONFIGS, ids=lambda c: str(c.relative_to(REPO)))
 def test_task_config_trains_on_tiny_data(config, tmp_path, monkeypatch):
+    """One short epoch (2 training, 2 validation batches) instead of ``fast_dev_run``, so the run
+    is a real one: its checkpoints, its logged loss and main metric, and its saved config are
+    checked, not only its exit status."""
     monkeypatch.setenv("NLPTAG_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("NLPTAG_OFFLINE", "1")
     data = tmp_path / "data"
     data.mkdir()
-    assert run_header_command(config, tmp_path / "run", *tiny_data(config, data)) == 0
+    run = tmp_path / "run"
+    short = [
+        "--trainer.fast_dev_run=false", "--trainer.max_epochs=1", "--trainer.max_time=null",
+        "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=2",
+        "--trainer.num_sanity_val_steps=0", "--trainer.log_every_n_steps=1",
+    ]  # fmt: skip
+    assert run_header_command(config, run, *tiny_data(config, data), *short) == 0
+    assert (run / "checkpoints" / "best.ckpt").is_file()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    model = yaml.safe_load((run / "config.yaml").read_text())["model"]
+    assert model["class_path"] == composed_class_path(config)
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    losses = [float(row["train/loss"]) for row in rows if row.get("train/loss")]
+    assert losses and all(math.isfinite(loss) and loss > 0 for loss in losses)
+    module = nlptag.load(run / "checkpoints" / "best.ckpt")
+    assert module is not None
+    metric = checkpoint_main_metric(run / "checkpoints" / "best.ckpt")
+    values = [float(row[metric]) for row in rows if row.get(metric)]
+    assert len(values) == 1 and math.isfinite(values[0]), (metric, values)
+    if metric != "val/loss":  # scores are percentages
+        assert 0 <= values[0] <= 100
+
+
+def composed_class_path(config: Path) -> str:
+    """The model class path the header's composed configs end up with (the last one naming it)."""
+    paths = [
+        yaml.safe_load((REPO / c).read_text()).get("model", {}).get("class_path")
+        for c in header_configs(config)
+    ]
+    return [path for path in paths if path][-1]
+
+
+def checkpoint_main_metric(checkpoint: Path) -> str:
+    """The metric best.ckpt was chosen by, as its ModelCheckpoint state records it."""
+    from nlptag.inference.checkpoints import load_checkpoint
+
+    states = load_checkpoint(checkpoint)["callbacks"]
+    monitors = [state["monitor"] for key, state in states.items() if "ModelCheckpoint" in key]
+    return next(monitor for monitor in monitors if monitor)
 
 
 @pytest.mark.slow
