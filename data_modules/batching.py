@@ -14,6 +14,17 @@ from nlptag.text.encoding import TaggingBatch, collate_tagging
 __all__ = ["BucketBatchSampler", "TaggingBatch", "collate_tagging"]
 
 
+def spread_over_ranks(batches: list[list[int]], num_replicas: int) -> list[list[int]]:
+    """``batches`` with the largest halved until there are at least ``num_replicas`` of them
+    (or every batch holds one example); order within the split is kept."""
+    batches = list(batches)
+    while len(batches) < num_replicas and any(len(b) > 1 for b in batches):
+        i = max(range(len(batches)), key=lambda j: len(batches[j]))
+        half = (len(batches[i]) + 1) // 2
+        batches[i : i + 1] = [batches[i][:half], batches[i][half:]]
+    return batches
+
+
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of similar-length examples, so little of each batch is padding.
 
@@ -65,15 +76,17 @@ class BucketBatchSampler(Sampler[list[int]]):
             generator.shuffle(batches)
             per_rank = math.ceil(len(batches) / self.num_replicas)
             batches += batches[: per_rank * self.num_replicas - len(batches)]
+        else:
+            batches = spread_over_ranks(batches, self.num_replicas)
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
         yield from self._all_batches()[self.rank :: self.num_replicas]
 
     def __len__(self) -> int:
-        total = math.ceil(len(self.lengths) / self.batch_size)
         if not self.shuffle:
             # sorted without pools: the count is exact; ranks take batches round-robin
+            total = len(self._all_batches())
             return len(range(self.rank, total, self.num_replicas))
         pool_size = self.batch_size * self.pool_batches
         full, rest = divmod(len(self.lengths), pool_size)

@@ -69,3 +69,58 @@ def test_two_process_ddp_fit_reduces_metrics_across_ranks(tmp_path):
     pairs = [(p, g) for ps, gs in zip(predicted, gold) for p, g in zip(ps, gs)]
     rank0_accuracy = sum(p == g for p, g in pairs) / len(pairs)
     assert rank0_accuracy != pytest.approx(full_accuracy, abs=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "config, metric, single_batch_size",
+    [
+        ("configs/ner/conll2003.yaml", "val/f1", 4),
+        ("configs/translation/multi30k_de_en.yaml", "val/bleu", 4),
+        # the LM cuts the text into batch_size x world_size streams: one process reads the same
+        # 8 streams with batch_size 8
+        ("configs/lm/tinyshakespeare_char.yaml", "val/loss", 8),
+    ],
+)
+def test_two_process_ddp_fit_of_each_task_reports_the_whole_validation_set(
+    config, metric, single_batch_size, tmp_path
+):
+    """NER's entity F1, translation's BLEU and the LM's loss logged by a 2-process DDP fit equal
+    the same checkpoint's scores validated in one process (tiny generated data of the configs'
+    own tests; translation's 10 validation pairs fit one evaluation batch, which is split so
+    that each rank has one)."""
+    from tests.test_configs import header_configs, tiny_data
+
+    data = tmp_path / "data"
+    data.mkdir()
+    configs = [arg for c in header_configs(REPO / config) for arg in ("--config", c)]
+    options = tiny_data(REPO / config, data) + ["--trainer.max_time=null"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NLPTAG_CACHE_DIR": str(tmp_path / "cache")}
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "nlptag.cli", "fit", *configs, *options]
+        + [f"--trainer.default_root_dir={run}", "--trainer.max_epochs=1"]
+        + ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]
+        + ["--trainer.num_sanity_val_steps=0", "--data.init_args.batch_size=4"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ddp_value = last_logged(run / "metrics.csv", metric)
+    single = tmp_path / "single"
+    result = subprocess.run(
+        [sys.executable, "-m", "nlptag.cli", "validate", *configs, *options]
+        + [f"--trainer.default_root_dir={single}", "--trainer.accelerator=cpu"]
+        + ["--trainer.devices=1", f"--data.init_args.batch_size={single_batch_size}"]
+        + ["--ckpt_path", str(run / "checkpoints" / "last.ckpt")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ddp_value == pytest.approx(last_logged(single / "metrics.csv", metric), abs=1e-4)

@@ -3,7 +3,7 @@ import random
 import pytest
 import torch
 
-from data_modules.batching import BucketBatchSampler, collate_tagging
+from data_modules.batching import BucketBatchSampler, collate_tagging, spread_over_ranks
 
 
 def lengths(n=203, seed=0):
@@ -62,3 +62,32 @@ def test_collate_pads_words_chars_and_builds_the_mask():
     assert batch.lengths.tolist() == [2, 1]
     assert batch.chars.tolist() == [[[3, 0, 0], [4, 5, 6]], [[8, 9, 0], [0, 0, 0]]]
     assert batch.chars.dtype == torch.long
+
+
+@pytest.mark.parametrize(
+    "size, batch_size, ranks", [(10, 128, 2), (5, 128, 4), (3, 2, 2), (7, 3, 8)]
+)
+def test_an_evaluation_split_with_fewer_batches_than_ranks_gives_every_rank_a_batch(
+    size, batch_size, ranks
+):
+    """10 validation pairs in one batch of 128 under 2 ranks: each rank gets 5 (Lightning stops
+    a run where one rank has no batch); every example is still seen exactly once."""
+    lengths = list(range(size))
+    per_rank = [
+        list(BucketBatchSampler(lengths, batch_size, shuffle=False, num_replicas=ranks, rank=r))
+        for r in range(ranks)
+    ]
+    for r, batches in enumerate(per_rank):
+        sampler = BucketBatchSampler(lengths, batch_size, False, num_replicas=ranks, rank=r)
+        assert len(sampler) == len(batches)
+        assert len(batches) == (1 if r < size else 0)
+    seen = sorted(i for batches in per_rank for batch in batches for i in batch)
+    assert seen == lengths
+    if (size, ranks) == (10, 2):
+        assert [len(b) for batches in per_rank for b in batches] == [5, 5]
+
+
+def test_spread_over_ranks_halves_the_largest_batch_first():
+    assert spread_over_ranks([[0, 1, 2, 3], [4, 5]], 3) == [[0, 1], [2, 3], [4, 5]]
+    assert spread_over_ranks([[0], [1]], 4) == [[0], [1]]  # nothing left to split
+    assert spread_over_ranks([[0, 1, 2]], 1) == [[0, 1, 2]]
