@@ -249,7 +249,10 @@ class TaggingDataModule(WordDataModule):
     def predict_examples(self) -> datasets.Dataset:
         if self.hparams.predict_file is not None:
             return self._load_file(Path(self.hparams.predict_file))
-        return self.load_split("test")
+        data = self.load_split("test")
+        if data is None:
+            raise NlptagError("data: nothing to predict; set data.predict_file (or data.test_file)")
+        return data
 
     def predict_dataloader(self) -> DataLoader:
         data = self.predict_examples()

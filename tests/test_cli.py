@@ -122,3 +122,47 @@ def test_predict_writes_tags_in_input_order(tmp_path):
     assert [row["index"] for row in rows] == list(range(10))
     lengths = [len(s.split("\n")) - 2 for s in demo_dev.read_text().strip().split("\n\n")]
     assert [len(row["prediction"]) for row in rows] == lengths
+
+
+def test_a_runs_saved_config_reused_elsewhere_leaves_that_run_untouched(tmp_path, capsys, recwarn):
+    """``--config RUN/config.yaml`` names RUN as the logger's folder; predict with another
+    ``--trainer.default_root_dir`` writes there, not over RUN's config.yaml and hparams.yaml."""
+    run = tmp_path / "run"
+    assert fit_demo(run, "--trainer.max_epochs=1") == 0
+    saved = {name: (run / name).read_bytes() for name in ("config.yaml", "hparams.yaml")}
+    capsys.readouterr()
+    recwarn.clear()
+    elsewhere = tmp_path / "elsewhere"
+    demo_dev = REPO / "nlptag" / "resources" / "demo" / "dev.conllu"
+    status = main(
+        ["predict", "--config", str(run / "config.yaml")]
+        + ["--trainer.default_root_dir", str(elsewhere)]
+        + ["--data.init_args.predict_file", str(demo_dev)]
+        + ["--ckpt_path", str(run / "checkpoints" / "best.ckpt")]
+    )
+    assert status == 0
+    assert {name: (run / name).read_bytes() for name in saved} == saved
+    assert not (run / "predictions.jsonl").exists()
+    assert len((elsewhere / "predictions.jsonl").read_text().splitlines()) == 10
+    assert (elsewhere / "config.yaml").is_file()
+    # nothing but nlptag's own line on the console (no Lightning notes about the checkpoint
+    # folder or the evaluation sampler)
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "", captured.err
+    # (calling main() with a list is how tests run the CLI; Lightning notes that one)
+    noted = [str(w.message) for w in recwarn]
+    assert [m for m in noted if not m.startswith("LightningCLI's args parameter")] == []
+    assert captured.out.strip().splitlines()[-1].startswith("predictions written to")
+
+
+def test_predict_without_a_file_or_test_split_is_one_line(tmp_path, capsys):
+    assert fit_demo(tmp_path, "--trainer.max_epochs=1") == 0
+    capsys.readouterr()
+    status = main(
+        ["predict", "--config", DEMO, "--trainer.default_root_dir", str(tmp_path / "p")]
+        + ["--ckpt_path", str(tmp_path / "checkpoints" / "best.ckpt")]
+    )
+    assert status != 0
+    err = capsys.readouterr().err
+    assert "data: nothing to predict; set data.predict_file (or data.test_file)" in err
+    assert "Traceback" not in err

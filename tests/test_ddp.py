@@ -1,6 +1,7 @@
 """A real two-process DDP fit on CPU (gloo): metrics must be reduced across the ranks."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -124,3 +125,52 @@ def test_two_process_ddp_fit_of_each_task_reports_the_whole_validation_set(
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert ddp_value == pytest.approx(last_logged(single / "metrics.csv", metric), abs=1e-4)
+
+
+@pytest.mark.slow
+def test_two_process_predict_writes_the_one_process_output(tmp_path):
+    """``nlptag predict`` under 2-process DDP: each rank tags its share of the batches and rank
+    0 writes one predictions.jsonl in input order, byte for byte the 1-process file."""
+    run = tmp_path / "run"
+    assert (
+        main(
+            ["fit", "--config", "configs/demo.yaml", f"--trainer.default_root_dir={run}"]
+            + ["--trainer.max_epochs=2", "--trainer.enable_model_summary=false"]
+        )
+        == 0
+    )
+    # the demo's train and dev files as one 40-sentence input, in batches of 3
+    text = "".join(
+        (REPO / "nlptag" / "resources" / "demo" / name).read_text().strip() + "\n\n"
+        for name in ("train.conllu", "dev.conllu")
+    )
+    (tmp_path / "input.conllu").write_text(text)
+    common = [
+        "--config",
+        str(run / "config.yaml"),
+        "--ckpt_path",
+        str(run / "checkpoints/best.ckpt"),
+    ]
+    common += [f"--data.init_args.predict_file={tmp_path / 'input.conllu'}"]
+    common += ["--data.init_args.batch_size=3"]
+    outputs = {}
+    for processes in (1, 2):
+        folder = tmp_path / f"predict{processes}"
+        result = subprocess.run(
+            [sys.executable, "-m", "nlptag.cli", "predict", *common]
+            + [f"--trainer.default_root_dir={folder}", "--trainer.accelerator=cpu"]
+            + [f"--trainer.devices={processes}"]
+            + (["--trainer.strategy=ddp"] if processes > 1 else []),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "Traceback" not in result.stderr
+        outputs[processes] = (folder / "predictions.jsonl").read_text()
+    sentences = text.strip().count("\n\n") + 1
+    rows = [json.loads(line) for line in outputs[2].splitlines()]
+    assert [row["index"] for row in rows] == list(range(sentences))
+    assert outputs[2] == outputs[1]

@@ -28,12 +28,13 @@ class PredictionWriter(BasePredictionWriter):
         self.rows += list(zip(batch_indices, prediction, strict=True))
 
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # trainer.log_dir is a collective under DDP: every rank asks for it
+        path = Path(trainer.log_dir or trainer.default_root_dir) / "predictions.jsonl"
         rows = [self.rows]
         if trainer.world_size > 1 and torch.distributed.is_initialized():
             rows = [None] * trainer.world_size
             torch.distributed.all_gather_object(rows, self.rows)
         if trainer.is_global_zero:
-            path = Path(trainer.log_dir or trainer.default_root_dir) / "predictions.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
             merged = sorted((row for part in rows for row in part), key=lambda row: row[0])
             with atomic_open(path, "w", what="predictions file") as handle:

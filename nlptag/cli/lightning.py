@@ -38,6 +38,10 @@ QUIET_LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "
 QUIET_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
     r"Checkpoint directory .* exists and is not empty",  # a resumed run writes there again
+    # test/predict of a checkpoint from another run directory: nothing is resumed there
+    r"The dirpath has changed from .* won't be reloaded",
+    # every evaluation sampler of nlptag returns each example once (BucketBatchSampler)
+    r"You are using a custom batch sampler `BucketBatchSampler` for prediction",
 )
 """Warnings raised inside Lightning that a user cannot act on, or that describe what nlptag
 does on purpose."""
@@ -222,6 +226,9 @@ def _type_name(text: str) -> str:
     return f"one of {literal.group(1)}" if literal else text
 
 
+RUN_LOGGER = "nlptag.callbacks.run_logger.RunLogger"
+
+
 class NlptagCLI(LightningCLI):
     """One CLI for every task: model and data classes are chosen by ``class_path`` in the YAML.
 
@@ -299,9 +306,13 @@ class NlptagCLI(LightningCLI):
             self._check_run_directory(Path(trainer.default_root_dir), config.get("ckpt_path"))
         if trainer.logger in (None, True):
             trainer.logger = {
-                "class_path": "nlptag.callbacks.run_logger.RunLogger",
+                "class_path": RUN_LOGGER,
                 "init_args": {"save_dir": trainer.default_root_dir},
             }
+        elif getattr(trainer.logger, "class_path", None) == RUN_LOGGER:
+            # a run's saved config.yaml names its own folder: given again with another
+            # --trainer.default_root_dir, the new run must not log into (and overwrite) the old one
+            trainer.logger.init_args.save_dir = trainer.default_root_dir
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         trainer_config = self._get(self.config_init, "trainer", default={})
