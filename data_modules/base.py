@@ -4,12 +4,13 @@ length-bucketed, DDP-aware batches."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import datasets
 import pytorch_lightning as pl
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from data_modules.batching import BucketBatchSampler
 from data_modules.registry import cache_dir, get_spec, resolve_file
@@ -58,7 +59,32 @@ def warn_unseen(
     )
 
 
-class EncodedSplitsDataModule(pl.LightningDataModule):
+class EncodedOnAccess(Dataset):
+    """``encode(items[i])`` computed when the DataLoader asks for example ``i``: under DDP each
+    rank encodes only the examples of its own batches (``nlptag predict`` on a large file)."""
+
+    def __init__(self, items: Sequence, encode: Callable[[Any], dict]) -> None:
+        self.items = items
+        self.encode = encode
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.encode(self.items[index])
+
+
+class DataModule(pl.LightningDataModule):
+    """The base of nlptag's data modules: a LightningDataModule whose ``str()`` is cheap."""
+
+    def __str__(self) -> str:
+        """The class and its hyperparameters. (Lightning's ``__str__`` builds every dataloader
+        to count its examples, and jsonargparse formats the data module once per argument link:
+        ``nlptag predict`` encoded its whole input 17 times before predicting.)"""
+        return f"{type(self).__name__}({dict(self.hparams)})"
+
+
+class EncodedSplitsDataModule(DataModule):
     """A data module whose splits are lists of encoded examples (dicts of id lists).
 
     Subclasses define ``build_vocabularies()``, ``encoded_split(split)``, ``collate`` (examples ->
@@ -84,15 +110,20 @@ class EncodedSplitsDataModule(pl.LightningDataModule):
         for split in STAGE_SPLITS.get(stage, ()):
             self.encoded_split(split)
 
-    def loader(self, examples: list[dict], shuffle: bool) -> DataLoader:
+    def loader(
+        self, examples: Sequence[dict], shuffle: bool, lengths: Sequence[int] | None = None
+    ) -> DataLoader:
         """Batches of similar length; under DDP each rank gets its share (see
-        :class:`BucketBatchSampler`). Evaluation keeps a fixed order."""
+        :class:`BucketBatchSampler`). Evaluation keeps a fixed order. ``lengths``: the
+        examples' lengths when ``examples`` encodes on access (:class:`EncodedOnAccess`)."""
         trainer = self.trainer
         batch_size = self.hparams.batch_size
         if not shuffle:
             batch_size = self.hparams.get("eval_batch_size", batch_size)
+        if lengths is None:
+            lengths = [self.example_length(example) for example in examples]
         sampler = BucketBatchSampler(
-            [self.example_length(example) for example in examples],
+            lengths,
             batch_size,
             shuffle=shuffle,
             seed=self.hparams.seed,

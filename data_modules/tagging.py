@@ -8,7 +8,7 @@ from pathlib import Path
 import datasets
 from torch.utils.data import DataLoader
 
-from data_modules.base import WordDataModule, cached_parse, warn_unseen
+from data_modules.base import EncodedOnAccess, WordDataModule, cached_parse, warn_unseen
 from data_modules.batching import collate_tagging
 from data_modules.registry import get_spec
 from nlptag.errors import DataFormatError, NlptagError, require_positive
@@ -255,6 +255,6 @@ class TaggingDataModule(WordDataModule):
         return data
 
     def predict_dataloader(self) -> DataLoader:
-        data = self.predict_examples()
-        examples = [self.encode(tokens) for tokens in data["tokens"]]
-        return self.loader(examples, shuffle=False)
+        sentences = list(self.predict_examples()["tokens"])
+        examples = EncodedOnAccess(sentences, self.encode)
+        return self.loader(examples, shuffle=False, lengths=[len(s) for s in sentences])

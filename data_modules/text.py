@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from data_modules.base import DataModule
 from data_modules.registry import get_spec, resolve_file
 from nlptag.errors import DataFormatError, NlptagError, require_positive
 from nlptag.text.encoding import LMBatch
@@ -71,7 +71,7 @@ class StreamChunks(Dataset):
         return LMBatch(self.streams[:, start:end], self.streams[:, start + 1 : end + 1])
 
 
-class CharLMDataModule(pl.LightningDataModule):
+class CharLMDataModule(DataModule):
     """A text for character-level language modelling, read in order as ``batch_size`` streams.
 
     Without a validation file, the training text is split by position: the first

@@ -357,6 +357,14 @@ class NlptagCLI(LightningCLI):
                 shown = f" ({callback.monitor} {float(score):.4g})" if score is not None else ""
                 print(f"best checkpoint: {callback.best_model_path}{shown}", file=sys.stderr)
 
+    def before_predict(self) -> None:
+        """PredictionWriter writes ``predictions.jsonl``; unless ``--return_predictions true``,
+        Lightning does not also keep every prediction (moving each string of it to the CPU,
+        a third of the time of a large predict)."""
+        arguments = self.config_init["predict"]
+        if arguments.get("return_predictions") is None:
+            arguments["return_predictions"] = False
+
     def after_validate(self) -> None:
         self._write_metrics("val/")
 
