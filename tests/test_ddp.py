@@ -15,6 +15,21 @@ from nlptag.cli import main
 from tests.conftest import REPO
 
 
+def run_nlptag(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``python -m nlptag.cli ARGUMENTS`` in the repository; it must succeed without a trace."""
+    result = subprocess.run(
+        [sys.executable, "-m", "nlptag.cli", *arguments],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    return result
+
+
 def last_logged(path, key: str) -> float:
     rows = [row for row in csv.DictReader(open(path)) if row.get(key)]
     return float(rows[-1][key])
@@ -98,32 +113,22 @@ def test_two_process_ddp_fit_of_each_task_reports_the_whole_validation_set(
     options = tiny_data(REPO / config, data) + ["--trainer.max_time=null"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NLPTAG_CACHE_DIR": str(tmp_path / "cache")}
     run = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "nlptag.cli", "fit", *configs, *options]
+    run_nlptag(
+        ["fit", *configs, *options]
         + [f"--trainer.default_root_dir={run}", "--trainer.max_epochs=1"]
         + ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]
         + ["--trainer.num_sanity_val_steps=0", "--data.init_args.batch_size=4"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
+        env,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     ddp_value = last_logged(run / "metrics.csv", metric)
     single = tmp_path / "single"
-    result = subprocess.run(
-        [sys.executable, "-m", "nlptag.cli", "validate", *configs, *options]
+    run_nlptag(
+        ["validate", *configs, *options]
         + [f"--trainer.default_root_dir={single}", "--trainer.accelerator=cpu"]
         + ["--trainer.devices=1", f"--data.init_args.batch_size={single_batch_size}"]
         + ["--ckpt_path", str(run / "checkpoints" / "last.ckpt")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
+        env,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     assert ddp_value == pytest.approx(last_logged(single / "metrics.csv", metric), abs=1e-4)
 
 
@@ -156,19 +161,13 @@ def test_two_process_predict_writes_the_one_process_output(tmp_path):
     outputs = {}
     for processes in (1, 2):
         folder = tmp_path / f"predict{processes}"
-        result = subprocess.run(
-            [sys.executable, "-m", "nlptag.cli", "predict", *common]
+        run_nlptag(
+            ["predict", *common]
             + [f"--trainer.default_root_dir={folder}", "--trainer.accelerator=cpu"]
             + [f"--trainer.devices={processes}"]
             + (["--trainer.strategy=ddp"] if processes > 1 else []),
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-            timeout=600,
+            {**os.environ, "OMP_NUM_THREADS": "1"},
         )
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert "Traceback" not in result.stderr
         outputs[processes] = (folder / "predictions.jsonl").read_text()
     sentences = text.strip().count("\n\n") + 1
     rows = [json.loads(line) for line in outputs[2].splitlines()]
