@@ -50,7 +50,10 @@ class Vocabulary:
         return found
 
     def ids(self, entries: Iterable[str]) -> list[int]:
-        return [self.id(entry) for entry in entries]
+        if self.unk_id is None:  # an unknown entry is an error: ``id`` says which
+            return [self.id(entry) for entry in entries]
+        index, unk_id = self.index, self.unk_id
+        return [index.get(entry, unk_id) for entry in entries]
 
     def lookup(self, ids: Iterable[int]) -> list[str]:
         return [self.entries[i] for i in ids]
