@@ -7,6 +7,24 @@ from pathlib import Path
 
 import torch
 
+from nlptag.files import write_with
+
+
+def _save_png(figure, path: str | Path, dpi: int) -> Path:
+    """Write a matplotlib figure as a PNG at exactly ``path`` (whatever its suffix), crash-safely,
+    and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # written beside the target, then renamed: never a half-written picture
+        write_with(
+            path, lambda temporary: figure.savefig(temporary, dpi=dpi, format="png"), "picture"
+        )
+    finally:
+        plt.close(figure)
+    return path
+
 
 def save_attention_heatmap(
     weights: torch.Tensor,
@@ -15,8 +33,8 @@ def save_attention_heatmap(
     path: str | Path,
     title: str | None = None,
 ) -> Path:
-    """Write weights (N, S) as a PNG: source tokens (S) along the x axis, output tokens (N)
-    down the y axis, darker = more attention. Returns the path written."""
+    """Write weights (N, S) as a PNG at ``path``: source tokens (S) along the x axis, output
+    tokens (N) down the y axis, darker = more attention. Returns the path written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -39,11 +57,7 @@ def save_attention_heatmap(
     if title:
         axes.set_title(title, fontsize=9)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save_png(figure, path, dpi=120)
 
 
 def save_caption_attention(
@@ -66,7 +80,7 @@ def save_caption_attention(
 
     weights = weights.detach().float().cpu()
     side = math.isqrt(weights.size(1))
-    if side * side != weights.size(1) or weights.size(0) != len(words):
+    if side == 0 or side * side != weights.size(1) or weights.size(0) != len(words):
         raise ValueError(
             f"weights of shape {tuple(weights.shape)} do not match {len(words)} words over a "
             "square grid of regions"
@@ -94,17 +108,4 @@ def save_caption_attention(
     if title:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    import os
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(handle)
-    try:  # written beside the target, then renamed: never a half-written picture
-        figure.savefig(temporary, dpi=100, format="png")
-        os.replace(temporary, path)
-    finally:
-        plt.close(figure)
-        Path(temporary).unlink(missing_ok=True)
-    return path
+    return _save_png(figure, path, dpi=100)
