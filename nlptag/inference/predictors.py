@@ -128,6 +128,7 @@ class TagPredictor(ScoringPredictor):
         if any(not tokens for tokens in sentences):
             raise NlptagError("cannot tag an empty sentence")
         results: list[dict | None] = [None] * len(sentences)
+        spellings: dict[str, list[int]] = {}
         for batch_indices in length_sorted_batches([len(s) for s in sentences], batch_size):
             batch = collate_tagging(
                 [
@@ -138,6 +139,7 @@ class TagPredictor(ScoringPredictor):
                         self.max_word_length,
                         lowercase=self.lowercase,
                         digits_to_zero=self.digits_to_zero,
+                        spelling_cache=spellings,
                     )
                     for i in batch_indices
                 ]

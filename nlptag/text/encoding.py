@@ -19,6 +19,25 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer as SubwordTokenizer
 
 
+def spelling_ids(
+    tokens: list[str],
+    chars: Vocabulary,
+    max_word_length: int,
+    cache: dict[str, list[int]] | None = None,
+) -> list[list[int]]:
+    """The character ids of each token, cut to ``max_word_length`` (an empty token spells
+    ``<unk>``). ``cache`` (token -> ids, filled as it goes) spells each distinct token once."""
+    if cache is None:
+        return [chars.ids(token[:max_word_length]) or [chars.unk_id] for token in tokens]
+    spelled = []
+    for token in tokens:
+        ids = cache.get(token)
+        if ids is None:
+            ids = cache[token] = chars.ids(token[:max_word_length]) or [chars.unk_id]
+        spelled.append(ids)
+    return spelled
+
+
 def encode_sentence(
     tokens: list[str],
     words: Vocabulary,
@@ -28,9 +47,11 @@ def encode_sentence(
     tag_vocabulary: Vocabulary | None = None,
     lowercase: bool = False,
     digits_to_zero: bool = False,
+    spelling_cache: dict[str, list[int]] | None = None,
 ) -> dict[str, list]:
     """Ids of one sentence: ``word_ids`` (T), ``char_ids`` (T lists), ``tag_ids`` (T; zeros
-    without tags). A word's characters are cut to ``max_word_length``."""
+    without tags). A word's characters are cut to ``max_word_length``; ``spelling_cache`` is
+    :func:`spelling_ids`'s."""
     tag_ids = [0] * len(tokens)
     if tags is not None:
         unknown = next((tag for tag in tags if tag not in tag_vocabulary), None)
@@ -39,7 +60,7 @@ def encode_sentence(
         tag_ids = tag_vocabulary.ids(tags)
     return {
         "word_ids": words.ids(normalize_word(t, lowercase, digits_to_zero) for t in tokens),
-        "char_ids": [chars.ids(token[:max_word_length]) or [chars.unk_id] for token in tokens],
+        "char_ids": spelling_ids(tokens, chars, max_word_length, spelling_cache),
         "tag_ids": tag_ids,
     }
 
@@ -58,7 +79,7 @@ def encode_text(
     tokens = tokens[:max_length]
     return {
         "word_ids": words.ids(tokens),
-        "char_ids": [chars.ids(token[:max_word_length]) or [chars.unk_id] for token in tokens],
+        "char_ids": spelling_ids(tokens, chars, max_word_length),
         "label_id": label_id,
         "index": index,
     }
@@ -81,22 +102,31 @@ def pad_words(
     examples: list[dict],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """words (B, T), chars (B, T, L), mask (B, T), lengths (B,) from examples' ``word_ids`` and
-    ``char_ids``, padded with 0. Padded as nested lists: one tensor per batch, not per word."""
+    ``char_ids``, padded with 0. Each distinct spelling is padded once, into one table the
+    chars are gathered from."""
     lengths = [len(example["word_ids"]) for example in examples]
     time = max(lengths)
     longest_word = max((len(w) for example in examples for w in example["char_ids"]), default=0)
-    padding_word = [PAD_ID] * longest_word
     words = [
         example["word_ids"] + [PAD_ID] * (time - len(example["word_ids"])) for example in examples
     ]
-    chars = [
-        [word + [PAD_ID] * (longest_word - len(word)) for word in example["char_ids"]]
-        + [padding_word] * (time - len(example["char_ids"]))
-        for example in examples
-    ]
+    # each distinct spelling is padded and made a tensor row once; row 0 is the padding word
+    rows: dict[tuple[int, ...], int] = {(): 0}
+    spellings = [[PAD_ID] * longest_word]
+    positions = []
+    for example in examples:
+        for word in example["char_ids"]:
+            key = tuple(word)
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = len(spellings)
+                spellings.append(word + [PAD_ID] * (longest_word - len(word)))
+            positions.append(row)
+        positions.extend([0] * (time - len(example["char_ids"])))
     lengths = torch.tensor(lengths)
     mask = torch.arange(time).unsqueeze(0) < lengths.unsqueeze(1)
-    chars = torch.tensor(chars, dtype=torch.long).view(len(examples), time, longest_word)
+    table = torch.tensor(spellings, dtype=torch.long).view(len(spellings), longest_word)
+    chars = table[torch.tensor(positions)].view(len(examples), time, longest_word)
     return torch.tensor(words), chars, mask, lengths
 
 
