@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+from nlptag.models import encoders
 from nlptag.models.encoders import RecurrentEncoder, build_rnn
 
 
@@ -44,3 +45,59 @@ def test_padded_batch_equals_each_sentence_alone(cell):
 
 def test_unidirectional_output_size():
     assert RecurrentEncoder(4, hidden_size=3, bidirectional=False).output_size == 3
+
+
+def packed_reference(encoder: RecurrentEncoder, inputs, lengths):
+    """The encoder's rnn run packed, as nn.LSTM/GRU/RNN document it (dropout off)."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+    outputs, _ = pad_packed_sequence(encoder.rnn(packed)[0], batch_first=True)
+    return outputs
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "irnn"])
+@pytest.mark.parametrize(("layers", "bidirectional"), [(1, True), (2, True), (2, False)])
+def test_the_padded_run_gives_the_packed_outputs_and_gradients(cell, layers, bidirectional):
+    torch.manual_seed(0)
+    encoder = RecurrentEncoder(6, cell, 5, layers, bidirectional, dropout=0.0).double()
+    lengths = torch.tensor([7, 7, 6, 7, 5])  # 4 of 35 positions are padding: the padded run
+    assert 1 - lengths.sum() / (5 * 7) <= encoders.MAX_PADDING
+    inputs = torch.randn(5, 7, 6, dtype=torch.double)
+    inputs[2, 6:] = 100.0  # padding values that would show if they reached a real step
+    inputs[4, 5:] = -100.0
+    leaf = inputs.clone().requires_grad_()
+    outputs = encoder(leaf, lengths)
+    reference_leaf = inputs.clone().requires_grad_()
+    reference = packed_reference(encoder, reference_leaf, lengths)
+    torch.testing.assert_close(outputs, reference, rtol=1e-10, atol=1e-10)
+    assert outputs[2, 6:].abs().sum() == 0 and outputs[4, 5:].abs().sum() == 0
+    weights = torch.randn_like(outputs)
+    (outputs * weights).sum().backward()
+    gradients = [p.grad.clone() for p in encoder.parameters()]
+    encoder.zero_grad()
+    (reference * weights).sum().backward()
+    for mine, theirs in zip(gradients, [p.grad for p in encoder.parameters()]):
+        torch.testing.assert_close(mine, theirs, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(leaf.grad, reference_leaf.grad, rtol=1e-10, atol=1e-10)
+    assert leaf.grad[2, 6:].abs().sum() == 0  # padding gets no gradient
+
+
+def test_the_run_is_chosen_by_the_share_of_padding(monkeypatch):
+    encoder = RecurrentEncoder(3, "lstm", 4, 1)
+    used = []
+    monkeypatch.setattr(encoder, "_run_padded", lambda x, n: used.append("padded") or x)
+    inputs = torch.randn(4, 8, 3)
+    encoder(inputs, torch.tensor([8, 8, 8, 2]))  # 6 of 32 padding (19%)
+    encoder(inputs, torch.tensor([8, 8, 2, 2]))  # 12 of 32 padding (38%): packed
+    assert used == ["padded"]
+
+
+def test_state_dict_is_the_rnn_s_alone():
+    encoder = RecurrentEncoder(3, "gru", 4, 2)
+    assert sorted(encoder.state_dict()) == sorted(f"rnn.{k}" for k in encoder.rnn.state_dict())
+
+
+def test_reversal_index_reverses_each_sequence_in_place():
+    index = encoders.reversal_index(torch.tensor([3, 1, 4]), 4)
+    assert index.tolist() == [[2, 1, 0, 3], [0, 1, 2, 3], [3, 2, 1, 0]]
