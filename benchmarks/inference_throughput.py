@@ -1,5 +1,6 @@
-"""Inference throughput of the POS bundle on UD English EWT test: eager torch, ONNX Runtime and
-int8 dynamic quantization, at batch sizes 1, 32 and 256, with 2 threads; plus peak memory.
+"""Inference throughput of a tagging bundle (POS on UD English EWT test by default, or NER on a
+CoNLL file given with --test-file): eager torch, ONNX Runtime and int8 dynamic quantization, at
+batch sizes 1, 32 and 256, with 2 threads; plus peak memory.
 
 Each mode runs in its own process, so its peak resident memory (``ru_maxrss``: the bundle
 loaded, the test set read and tagged) is its own. Times are wall-clock seconds of one pass over
@@ -19,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import today
+from benchmarks.common import commit, cpu_model, today
+from nlptag.files import write_text_atomically
 
 MODES = ("eager", "onnx", "int8")
 BATCH_SIZES = (1, 32, 256)
@@ -30,10 +32,13 @@ def measure(mode: str, bundles: Path, test_file: Path, threads: int) -> dict:
     import torch
 
     import nlptag
-    from nlptag.text.readers import read_conllu
+    from nlptag.text.readers import read_conll_columns, read_conllu
 
     torch.set_num_threads(threads)
-    sentences = [example["tokens"] for example in read_conllu(test_file)]
+    if test_file.suffix == ".conllu":
+        sentences = [example["tokens"] for example in read_conllu(test_file)]
+    else:  # CoNLL columns (CoNLL-2003): the first column
+        sentences = [example["tokens"] for example in read_conll_columns(test_file, 0, None)]
     bundle = bundles / ("int8" if mode == "int8" else "float")
     predictor = nlptag.load(bundle, backend="onnx" if mode == "onnx" else "torch", threads=threads)
     rates = {}
@@ -56,7 +61,11 @@ def measure(mode: str, bundles: Path, test_file: Path, threads: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="runs/pos_v2_s1/checkpoints/best.ckpt")
-    parser.add_argument("--test-file", default=None, help="default: the mirror's UD EWT test")
+    parser.add_argument(
+        "--test-file",
+        default=None,
+        help="a .conllu or CoNLL file; default: the mirror's UD EWT test",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bundles", default="runs/bundles/pos", help="where bundles are written")
     parser.add_argument("--output", default="benchmarks/results/inference_throughput.md")
@@ -83,8 +92,9 @@ def main() -> None:
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     first = results[0]
     lines = [
-        f"UD English EWT test ({first['sentences']} sentences, {first['tokens']} tokens), "
-        f"`{args.checkpoint}`, {args.threads} threads, {today()}",
+        f"`{test_file.name}` ({first['sentences']} sentences, {first['tokens']} tokens), "
+        f"`{args.checkpoint}`, {args.threads} threads, {cpu_model()}, commit {commit()}, "
+        f"{today()}",
         "",
         "| mode | "
         + " | ".join(f"batch {b} (sent/s)" for b in BATCH_SIZES)
@@ -96,7 +106,7 @@ def main() -> None:
         lines.append(f"| {result['mode']} | {rates} | {result['peak_mib']:,.0f} |")
     table = "\n".join(lines) + "\n"
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(table)
+    write_text_atomically(args.output, table)
     print(table)
 
 
