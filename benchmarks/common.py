@@ -33,14 +33,17 @@ def machine() -> str:
 
 
 def commit() -> str:
-    """The short hash of the checked-out commit, with ``+changes`` when the tree is dirty."""
+    """The short hash of the checked-out commit, with ``+changes`` when a tracked file other
+    than the benchmarks' own results differs from it."""
 
     def git(*args: str) -> str:
         here = Path(__file__).resolve().parent
         return subprocess.run(["git", *args], capture_output=True, text=True, cwd=here).stdout
 
-    dirty = git("status", "--porcelain", "--untracked-files=no").strip()
-    return git("rev-parse", "--short", "HEAD").strip() + ("+changes" if dirty else "")
+    dirty = git(
+        "status", "--porcelain", "--untracked-files=no", "--", ":/", ":!/benchmarks/results"
+    )
+    return git("rev-parse", "--short", "HEAD").strip() + ("+changes" if dirty.strip() else "")
 
 
 def today() -> str:

@@ -83,13 +83,17 @@ def test_the_padded_run_gives_the_packed_outputs_and_gradients(cell, layers, bid
     assert leaf.grad[2, 6:].abs().sum() == 0  # padding gets no gradient
 
 
-def test_the_run_is_chosen_by_the_share_of_padding(monkeypatch):
+def test_the_padded_run_is_for_training_batches_with_little_padding(monkeypatch):
     encoder = RecurrentEncoder(3, "lstm", 4, 1)
     used = []
     monkeypatch.setattr(encoder, "_run_padded", lambda x, n: used.append("padded") or x)
     inputs = torch.randn(4, 8, 3)
     encoder(inputs, torch.tensor([8, 8, 8, 2]))  # 6 of 32 padding (19%)
     encoder(inputs, torch.tensor([8, 8, 2, 2]))  # 12 of 32 padding (38%): packed
+    with torch.no_grad():  # evaluation and inference: packed, which is faster without backward
+        encoder(inputs, torch.tensor([8, 8, 8, 2]))
+    with torch.inference_mode():
+        encoder(inputs, torch.tensor([8, 8, 8, 2]))
     assert used == ["padded"]
 
 
