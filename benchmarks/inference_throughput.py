@@ -80,8 +80,8 @@ def main() -> None:
 
     from nlptag.inference.export import export
 
-    export(args.checkpoint, bundles / "float", onnx=True)
-    export(args.checkpoint, bundles / "int8", quantize="int8")
+    export(args.checkpoint, bundles / "float", onnx=True, overwrite=True)
+    export(args.checkpoint, bundles / "int8", quantize="int8", overwrite=True)
     environment = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "NLPTAG_OFFLINE": "1"}
     results = []
     for mode in MODES:
