@@ -16,14 +16,20 @@ from nlptag.cli.hardware import cpu_model  # noqa: F401 (the benchmarks' CPU mod
 from nlptag.cli.lightning import NlptagCLI
 
 
-def from_config(config: str, *overrides: str):
-    """(model, datamodule) exactly as ``nlptag fit --config CONFIG`` would build them (the
-    benchmark's own command-line arguments hidden from LightningCLI, which warns about them)."""
+def cli_from_config(config: str, *overrides: str) -> NlptagCLI:
+    """The CLI (model, data module and trainer) exactly as ``nlptag fit --config CONFIG`` would
+    build them, not run (the benchmark's own command-line arguments hidden from LightningCLI,
+    which warns about them)."""
     argv, sys.argv = sys.argv, sys.argv[:1]
     try:
-        cli = NlptagCLI(args=["--config", config, *overrides], run=False)
+        return NlptagCLI(args=["--config", config, *overrides], run=False)
     finally:
         sys.argv = argv
+
+
+def from_config(config: str, *overrides: str):
+    """(model, datamodule) as :func:`cli_from_config` builds them."""
+    cli = cli_from_config(config, *overrides)
     return cli.model, cli.datamodule
 
 

@@ -24,6 +24,7 @@ flair's interpreter is ``$NLPTAG_FLAIR_PYTHON``, else ``$NLPTAG_FLAIR_VENV/bin/p
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -32,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import commit, cpu_model, today
+from benchmarks.common import cli_from_config, commit, cpu_model, today
 
 REPO = Path(__file__).resolve().parent.parent
 PEER_SCRIPT = REPO.parent / "shared" / "peers" / "flair" / "flair_tagger.py"
@@ -65,20 +66,14 @@ def data_dir() -> Path:
 
 
 def first_sentences(source: Path, target: Path, limit: int) -> None:
-    """The first ``limit`` sentences of a CoNLL file (``-DOCSTART-`` lines dropped), as
-    flair_tagger.py's ``--limit`` keeps them."""
-    sentences, current = [], []
-    for line in source.read_text(encoding="utf-8").splitlines():
-        if line.startswith("-DOCSTART-"):
-            continue
-        if line.strip():
-            current.append(line)
-        elif current:
-            sentences.append(current)
-            current = []
-    if current:
-        sentences.append(current)
-    target.write_text("".join("\n".join(s) + "\n\n" for s in sentences[:limit]), encoding="utf-8")
+    """The lines of the first ``limit`` sentences of a CoNLL file, as flair_tagger.py's
+    ``--limit`` keeps them (``-DOCSTART-`` lines dropped, as the reader drops them)."""
+    from nlptag.text.readers import read_conll_columns
+
+    lines = source.read_text(encoding="utf-8").splitlines()
+    sentences = itertools.islice(read_conll_columns(source, 0, None, with_lines=True), limit)
+    kept = ["\n".join(lines[n - 1] for n in s["lines"]) + "\n\n" for s in sentences]
+    target.write_text("".join(kept), encoding="utf-8")
 
 
 def last_result(output: str, what: str) -> dict:
@@ -126,7 +121,6 @@ def worker(threads: int, epochs: int, limit: int, out: Path) -> None:
     from pytorch_lightning import Callback
 
     import nlptag
-    from nlptag.cli.lightning import NlptagCLI
     from nlptag.inference.export import export
     from nlptag.text.readers import read_conll_columns
 
@@ -161,15 +155,11 @@ def worker(threads: int, epochs: int, limit: int, out: Path) -> None:
             self._stop()
 
     run_dir = out / "run"
-    arguments = [f"--config={config}" for config in CONFIGS]
+    arguments = [CONFIGS[0], *(f"--config={config}" for config in CONFIGS[1:])]
     arguments += [f"--data.init_args.{split}_file={path}" for split, path in files.items()]
     arguments += ["--data.init_args.dataset=null", f"--trainer.max_epochs={epochs}"]
     arguments += [f"--trainer.default_root_dir={run_dir}", "--trainer.enable_progress_bar=false"]
-    argv, sys.argv = sys.argv, sys.argv[:1]
-    try:
-        cli = NlptagCLI(args=arguments, run=False)
-    finally:
-        sys.argv = argv
+    cli = cli_from_config(*arguments)
     timer = TrainTimer()
     cli.trainer.callbacks.append(timer)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)

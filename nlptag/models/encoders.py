@@ -174,7 +174,6 @@ class RecurrentEncoder(nn.Module):
             layer_input = torch.cat(directions, dim=2) if len(directions) > 1 else directions[0]
             if layer < rnn.num_layers - 1:
                 layer_input = F.dropout(layer_input, rnn.dropout, self.training)
-        mask = torch.arange(inputs.size(1), device=inputs.device).unsqueeze(0) < lengths.unsqueeze(
-            1
-        )
-        return layer_input.masked_fill(~mask.unsqueeze(2), 0.0)
+        steps = torch.arange(inputs.size(1), device=inputs.device)
+        padding = steps.unsqueeze(0) >= lengths.unsqueeze(1)  # (B, T)
+        return layer_input.masked_fill(padding.unsqueeze(2), 0.0)
