@@ -97,12 +97,13 @@ class RecurrentEncoder(nn.Module):
     Two exact ways to run it, chosen per batch: while gradients are recorded, a batch with
     little padding (at most ``MAX_PADDING`` of its B x T grid, as length-bucketed batches have)
     runs padded, layer by layer, on the fused dense kernels, whose forward + backward on a CPU
-    is 1.3-1.6 times faster than the packed one; the backward direction reads each sequence
-    reversed in place, so padding comes after the real steps in both directions and never
-    reaches them. Everything else runs packed: other batches, evaluation and inference (without
-    a backward pass the packed kernels are as fast or faster, about twice as fast at batch 256),
-    ONNX exports and int8 copies of ``rnn``. Both give the outputs of the same ``nn.LSTM`` /
-    ``nn.GRU`` / ``nn.RNN`` (``rnn``), whose parameters are the encoder's.
+    is 1.27-1.51 times faster than the packed one (``benchmarks/kernel_choices``); the
+    backward direction reads each sequence reversed in place, so padding comes after the real
+    steps in both directions and never reaches them. Everything else runs packed: other
+    batches, evaluation and inference (without a backward pass the packed kernels are as fast
+    or faster, 1.5 times as fast at batch 256), ONNX exports and int8 copies of ``rnn``. Both
+    give the outputs of the same ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` (``rnn``), whose
+    parameters are the encoder's.
 
     Args:
         input_size: size E of each input vector (given by the network).

@@ -1,0 +1,159 @@
+"""The two kernel choices behind the training speed-up, measured: the encoder's padded run
+against its packed run (training: forward + backward on real length-bucketed batches;
+inference: forward on the predictor's length-sorted batches of UD EWT test), and Adam's fused
+update against its default (foreach) one on a tagger's parameters.
+
+CPU seconds of this process on one thread, best of 3 passes after a warm-up pass.
+
+    NLPTAG_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python -m benchmarks.kernel_choices \
+        --out benchmarks/results/kernel_choices.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.common import commit, cpu_model, from_config, today
+from nlptag.files import write_text_atomically
+from nlptag.inference.predictors import length_sorted_batches
+from nlptag.models import encoders
+from nlptag.text.readers import read_conllu
+
+CONFIGS = {
+    "POS (configs/pos/ud_ewt.yaml)": "configs/pos/ud_ewt.yaml",
+    "NER (configs/ner/conll2003.yaml)": "configs/ner/conll2003.yaml",
+}
+
+
+def best_of_3(function, *arguments) -> float:
+    function(*arguments)
+    times = []
+    for _ in range(3):
+        start = time.process_time()
+        function(*arguments)
+        times.append(time.process_time() - start)
+    return min(times)
+
+
+def run_with(max_padding: float, function, *arguments) -> float:
+    """``function`` timed with the encoder's padded run allowed (1.0) or never taken (-1.0)."""
+    saved, encoders.MAX_PADDING = encoders.MAX_PADDING, max_padding
+    try:
+        return best_of_3(function, *arguments)
+    finally:
+        encoders.MAX_PADDING = saved
+
+
+def forward_backward(encoder, inputs: list, batches: list) -> None:
+    for x, batch in zip(inputs, batches):
+        encoder(x.requires_grad_(), batch.lengths).sum().backward()
+
+
+def training_rows(batches: int) -> list[str]:
+    rows = []
+    for name, config in CONFIGS.items():
+        model, data = from_config("configs/base/trainer.yaml", "--config", config)
+        data.setup("fit")
+        loaded = list(itertools.islice(iter(data.train_dataloader()), batches))
+        encoder = model.network.encoder.train()
+        encoder.dropout.p = 0.0
+        inputs = [torch.randn(*b.words.shape, encoder.rnn.input_size) for b in loaded]
+
+        packed = run_with(-1.0, forward_backward, encoder, inputs, loaded)
+        padded = run_with(1.0, forward_backward, encoder, inputs, loaded)
+        rows.append(
+            f"| training, {name}, {len(loaded)} bucketed batches of 32 | {1000 * packed:,.0f} "
+            f"| {1000 * padded:,.0f} | {packed / padded:.2f} |"
+        )
+    return rows
+
+
+def forward(run, batches: list) -> None:
+    with torch.no_grad():
+        for x, size in batches:
+            run(x, size)
+
+
+def inference_rows(test_file: Path) -> list[str]:
+    model, _ = from_config("configs/base/trainer.yaml", "--config", CONFIGS[next(iter(CONFIGS))])
+    encoder = model.network.encoder.eval()
+    lengths = [len(example["tokens"]) for example in read_conllu(test_file)]
+    rows = []
+    for batch_size in (32, 256):
+        batches = []
+        for indices in length_sorted_batches(lengths, batch_size):
+            size = torch.tensor([lengths[i] for i in indices])
+            batches.append(
+                (torch.randn(len(indices), int(size.max()), encoder.rnn.input_size), size)
+            )
+
+        packed = best_of_3(forward, encoder, batches)
+        padded = best_of_3(forward, encoder._run_padded, batches)
+        rows.append(
+            f"| inference, POS encoder, UD EWT test in sorted batches of {batch_size} "
+            f"| {1000 * packed:,.0f} | {1000 * padded:,.0f} | {packed / padded:.2f} |"
+        )
+    return rows
+
+
+def ten_steps(optimizer) -> None:
+    for _ in range(10):
+        optimizer.step()
+
+
+def adam_rows() -> list[str]:
+    model, _ = from_config("configs/base/trainer.yaml", "--config", CONFIGS[list(CONFIGS)[1]])
+    results = {}
+    for kind in ("foreach", "fused"):
+        torch.manual_seed(0)
+        parameters = [p.detach().clone().requires_grad_() for p in model.network.parameters()]
+        for p in parameters:
+            p.grad = torch.randn_like(p)
+        optimizer = torch.optim.Adam(parameters, lr=0.002, betas=(0.9, 0.9), **{kind: True})
+        results[kind] = (best_of_3(ten_steps, optimizer) / 10, parameters)
+    difference = max(
+        float((a - b).detach().abs().max())
+        for a, b in zip(results["foreach"][1], results["fused"][1])
+    )
+    count = sum(p.numel() for p in results["fused"][1])
+    foreach, fused = results["foreach"][0], results["fused"][0]
+    return [
+        "",
+        f"Adam on the NER tagger's {count:,} parameters (one update, ms): foreach "
+        f"{1000 * foreach:.2f}, fused {1000 * fused:.2f}, ratio {foreach / fused:.2f}; largest "
+        f"difference of a parameter after 40 equal updates: {difference:.1e}.",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=30, help="training batches per config")
+    parser.add_argument("--out", type=Path, default=None, help="write the tables here")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    data_dir = Path(os.environ.get("NLPTAG_DATA_DIR", "../shared/data"))
+    lines = [
+        "`NLPTAG_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python -m benchmarks.kernel_choices "
+        f"--batches {args.batches}`; {cpu_model()}, 1 torch thread; CPU ms, best of 3 passes; "
+        f"commit {commit()}, {today()}",
+        "",
+        "| encoder run | packed (ms) | padded (ms) | packed / padded |",
+        "| --- | ---: | ---: | ---: |",
+        *training_rows(args.batches),
+        *inference_rows(data_dir / "ud_en_ewt" / "en_ewt-ud-test.conllu"),
+        *adam_rows(),
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        write_text_atomically(args.out, text)
+
+
+if __name__ == "__main__":
+    main()
