@@ -7,9 +7,11 @@
 Starts the server on a free 127.0.0.1 port (one process per mode: ``--max-batch-size 32`` and
 ``--max-batch-size 1``), then drives it with 1, 8, 32 and 64 concurrent clients, each sending
 requests of ``--sentences`` sentences of the test file over one keep-alive connection, until
-``--requests`` requests are answered per level. The clients are plain asyncio sockets in this
-process (cheap, so that most CPU is left to the server). Talks to 127.0.0.1 only and stops by
-itself; every response is checked (status 200, one output per sentence).
+``--requests`` requests are answered per level. The requests take the test file's sentences in
+a seeded random order (``--seed``), the same in both modes, so that every level sends a sample
+of the whole file rather than its first sentences over and over. The clients are plain asyncio
+sockets in this process (cheap, so that most CPU is left to the server). Talks to 127.0.0.1
+only and stops by itself; every response is checked (status 200, one output per sentence).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import signal
 import socket
 import statistics
@@ -89,12 +92,12 @@ def start_server(bundle: Path, port: int, max_batch_size: int, max_wait_ms: floa
 
 
 async def client(port: int, bodies: list[bytes], counter: list[int], total: int, latencies):
+    """One keep-alive connection sending requests until ``total`` are sent by all clients; the
+    k-th request of all sends ``bodies[k % len(bodies)]``."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    n = 0
     while counter[0] < total:
+        body = bodies[counter[0] % len(bodies)]
         counter[0] += 1
-        body = bodies[n % len(bodies)]
-        n += 1
         request = (
             b"POST /v1/models/pos/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: "
@@ -124,9 +127,7 @@ async def drive(port: int, bodies: list[bytes], clients: int, total: int) -> dic
     latencies: list[float] = []
     counter = [0]
     start = time.perf_counter()
-    await asyncio.gather(
-        *(client(port, bodies[i:] + bodies[:i], counter, total, latencies) for i in range(clients))
-    )
+    await asyncio.gather(*(client(port, bodies, counter, total, latencies) for _ in range(clients)))
     elapsed = time.perf_counter() - start
     quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
     return {
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32, 64])
     p.add_argument("--requests", type=int, default=400, help="requests per level and mode")
     p.add_argument("--sentences", type=int, default=1, help="sentences per request")
+    p.add_argument("--seed", type=int, default=0, help="order in which sentences are sent")
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--max-wait-ms", type=float, default=5.0)
     p.add_argument("--out", type=Path, help="write the markdown table here")
@@ -166,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
 
     sentences = read_sentences(args.test_file)
     k = args.sentences
+    # requests of k sentences drawn from the whole file in a seeded random order: consecutive
+    # requests (and so one batch) mix short and long sentences as in the file
+    random.Random(args.seed).shuffle(sentences)
     bodies = [
         json.dumps({"inputs": sentences[i : i + k]}).encode()
         for i in range(0, len(sentences) - k + 1, k)
@@ -194,10 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"`{command}`",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores ({cpu_model()}), shared with other"
-        f" work; OMP_NUM_THREADS={threads}; server and clients on the same machine. "
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores ({cpu_model()});"
+        f" OMP_NUM_THREADS={threads}; server and clients on the same machine. "
         f"Date {date.today().isoformat()}, commit {git_commit()}. {k} sentence(s) of"
-        f" {args.test_file.name} per request, {args.requests} requests per row;"
+        f" {args.test_file.name} per request, in a random order (seed {args.seed}), the same for"
+        f" every row; {args.requests} requests per row;"
         f" micro-batched: --max-batch-size {args.max_batch_size} --max-wait-ms {args.max_wait_ms}.",
         "",
         "| mode | clients | requests/s | p50 (ms) | p95 (ms) | p99 (ms) |",

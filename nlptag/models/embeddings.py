@@ -14,6 +14,41 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from nlptag.text.specials import PAD_ID, UNK_ID
 
 
+def distinct_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct rows of a matrix of non-negative ids, and where each row went.
+
+    Exact, like ``torch.unique(rows, dim=0, return_inverse=True)``, but built from a few 1-D
+    ``torch.unique`` calls, which are much faster on the CPU than the row-wise one (that compares
+    rows one pair at a time): columns are folded, as digits of base ``max + 1``, into the dense
+    rank of each row's prefix, as many at a time as int64 holds, and the sum is re-ranked.
+
+    Args:
+        rows: ids (N, L) long, all >= 0.
+
+    Returns:
+        ``(distinct, inverse)``: distinct (U, L), each distinct row once, in lexicographic
+        order (as ``torch.unique`` gives them); inverse (N,) long with
+        ``distinct[inverse] == rows``.
+    """
+    if rows.size(0) == 0 or rows.size(1) == 0:  # no rows, or all rows equal (empty)
+        return rows[:1], rows.new_zeros(rows.size(0))
+    bases = (rows.amax(dim=0) + 1).tolist()
+    rank, count = rows.new_zeros(rows.size(0)), 1  # every row has the same (empty) prefix
+    column = 0
+    while column < rows.size(1):
+        key, bound = rank, count
+        while column < rows.size(1) and bound * bases[column] < 2**62:
+            key = key * bases[column] + rows[:, column]
+            bound *= bases[column]
+            column += 1
+        distinct_keys, rank = torch.unique(key, return_inverse=True)
+        count = distinct_keys.numel()
+    positions = torch.arange(rows.size(0), device=rows.device)
+    first = torch.full((count,), rows.size(0), dtype=torch.long, device=rows.device)
+    first.scatter_reduce_(0, rank, positions, reduce="amin")
+    return rows.index_select(0, first), rank
+
+
 class CharCNN(nn.Module):
     """Character CNN with max-pooling over the word (Ma & Hovy 2016).
 
@@ -164,7 +199,7 @@ class WordEmbedder(nn.Module):
             if torch.onnx.is_in_onnx_export():
                 char_features = self.char_features(spellings)
             else:  # words repeat within a batch: each distinct spelling is computed once
-                unique, inverse = torch.unique(spellings, dim=0, return_inverse=True)
+                unique, inverse = distinct_rows(spellings)
                 char_features = self.char_features(unique).index_select(0, inverse)
             features.append(char_features.reshape(batch, time, -1))
         return self.dropout(torch.cat(features, dim=-1))

@@ -5,7 +5,9 @@ first waiting job, then keeps gathering for up to ``max_wait_ms`` or until ``max
 inputs are waiting; jobs with the same key are run by one call of ``run`` on a worker thread (so
 the event loop keeps answering, e.g. ``/health``), and each job gets back its own slice of the
 outputs, in order. Requests that arrive while a batch runs wait for the next one, so under load
-batches fill without waiting at all.
+batches fill without waiting at all. The wait is skipped while requests come one at a time (the
+last batch held a single request and no other is waiting): a lone client is not slowed down by
+batching it cannot use, and the first batch with two requests turns the wait back on.
 
 Inputs are checked before they reach the batcher, but should one call still fail, each of its
 jobs is run again on its own: the failure goes to the job that caused it, never to the others.
@@ -79,6 +81,7 @@ class MicroBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"nlptag-{name}")
         self._task: asyncio.Task | None = None
         self._busy = False
+        self._last_batch_jobs = 1
 
     def start(self) -> None:
         """Start gathering on the running event loop."""
@@ -123,7 +126,8 @@ class MicroBatcher:
         first = await self._next(None)
         batch, size = [first], len(first.inputs)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait
+        alone = self._last_batch_jobs == 1 and not self._held and self._queue.empty()
+        deadline = loop.time() + (0.0 if alone else self.max_wait)
         while size < self.max_batch_size:
             job = await self._next(deadline - loop.time())
             if job is None:
@@ -133,6 +137,7 @@ class MicroBatcher:
                 break
             batch.append(job)
             size += len(job.inputs)
+        self._last_batch_jobs = len(batch)
         return batch
 
     async def _loop(self) -> None:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from nlptag.models.embeddings import CharBiLSTM, CharCNN, WordEmbedder
+from nlptag.models.embeddings import CharBiLSTM, CharCNN, WordEmbedder, distinct_rows
 from nlptag.text.specials import UNK_ID
 
 
@@ -112,3 +112,30 @@ def test_char_cnn_refuses_an_even_kernel_size_that_would_fail_in_forward():
 
     with pytest.raises(ValueError, match="kernel_size must be a positive odd number"):
         CharCNN(num_chars=10, kernel_size=4)
+
+
+@pytest.mark.parametrize(
+    "rows, ids",
+    [
+        (1, 1),  # one row
+        (50, 2),  # few ids: many repeated rows
+        (300, 80),  # a batch of spellings
+        (40, 10**7),  # large ids: the columns need several re-rankings to stay in int64
+    ],
+)
+@pytest.mark.parametrize("length", [1, 3, 30])
+def test_distinct_rows_equal_torch_unique(rows, ids, length):
+    generator = torch.Generator().manual_seed(rows * length)
+    matrix = torch.randint(0, ids, (rows, length), generator=generator)
+    matrix = torch.cat([matrix, matrix[: rows // 2].flip(0)])  # repeats, in another order
+    distinct, inverse = distinct_rows(matrix)
+    expected, expected_inverse = torch.unique(matrix, dim=0, return_inverse=True)
+    assert torch.equal(distinct, expected)
+    assert torch.equal(inverse, expected_inverse)
+
+
+def test_distinct_rows_of_empty_matrices():
+    distinct, inverse = distinct_rows(torch.zeros(0, 4, dtype=torch.long))
+    assert distinct.shape == (0, 4) and inverse.shape == (0,)
+    distinct, inverse = distinct_rows(torch.zeros(3, 0, dtype=torch.long))
+    assert distinct.shape == (1, 0) and inverse.tolist() == [0, 0, 0]

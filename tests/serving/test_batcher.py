@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import httpx
 import pytest
@@ -184,6 +185,38 @@ def test_a_failing_batch_is_rerun_request_by_request():
     assert first == ["A", "B"] and third == ["C"]
     assert isinstance(second, ValueError)
     assert calls == [["a", "b", "bad", "c"], ["a", "b"], ["bad"], ["c"]]
+
+
+def test_requests_that_come_one_at_a_time_do_not_wait():
+    """The wait is for requests that come together: while they come one at a time each runs at
+    once; two at once turn the wait on (for them and the next request); a batch of one turns
+    it off again."""
+    calls = []
+
+    def run(inputs, parameters):
+        calls.append(list(inputs))
+        return inputs
+
+    async def timed(batcher, inputs):
+        start = time.perf_counter()
+        await batcher.submit(inputs, None, "k")
+        return time.perf_counter() - start
+
+    async def main():
+        batcher = MicroBatcher(run, max_batch_size=16, max_wait_ms=1000)
+        batcher.start()
+        lone = [await timed(batcher, [x]) for x in "abc"]
+        together = await asyncio.gather(timed(batcher, ["d"]), timed(batcher, ["e"]))
+        after = [await timed(batcher, [x]) for x in "fg"]
+        await batcher.stop()
+        return lone, together, after
+
+    lone, together, (waits, alone_again) = asyncio.run(main())
+    assert calls == [["a"], ["b"], ["c"], ["d", "e"], ["f"], ["g"]]
+    assert max(lone) < 0.5  # far below the 1 s wait
+    assert min(together) >= 0.95  # two came at once: they wait for others to join
+    assert waits >= 0.95  # the last batch had two requests
+    assert alone_again < 0.5  # the last batch had one
 
 
 def test_only_equal_parameters_share_a_pass_and_none_never_shares():
