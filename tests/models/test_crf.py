@@ -3,7 +3,7 @@ import itertools
 import pytest
 import torch
 
-from nlptag.models.crf import CRF, CRFHead
+from nlptag.models.crf import CRF, FORBIDDEN, NEGLIGIBLE, CRFHead, logsumexp
 from nlptag.text.schemes import allowed_transitions
 
 C = 3
@@ -215,3 +215,27 @@ def test_crf_head_learns_iob2_toy_task() -> None:
 def test_constraint_mask_of_wrong_shape_raises() -> None:
     with pytest.raises(ValueError, match=r"shape \(2, 2\), expected \(3, 3\)"):
         CRF(3, allowed_transitions=torch.ones(2, 2, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_logsumexp_equals_torch_with_forbidden_scores_and_its_gradient_is_the_softmax(dim):
+    generator = torch.Generator().manual_seed(dim)
+    scores = torch.randn(6, 5, 5, generator=generator, dtype=torch.float64) * 3
+    scores[:, 1:3, 2:4] = FORBIDDEN  # disallowed transitions, 10,000 below the rest
+    scores[0, :, :] = -100.0  # a row of equal scores far below 0
+    scores[1, 0, 0] = scores[1, 0, 1] - 85.0  # just past NEGLIGIBLE from a neighbour
+    scores.requires_grad_(True)
+    ours = logsumexp(scores, dim)
+    expected = torch.logsumexp(scores, dim)
+    torch.testing.assert_close(ours, expected, rtol=0, atol=1e-12)
+    (gradient,) = torch.autograd.grad(ours.sum(), scores)
+    softmax = torch.softmax(scores, dim)
+    torch.testing.assert_close(gradient, softmax, rtol=0, atol=1e-15)
+    # the terms raised to NEGLIGIBLE get no gradient; their softmax weight is below 2e-35
+    raised = scores - scores.amax(dim, keepdim=True) < NEGLIGIBLE
+    assert raised.sum() >= 20  # the forbidden block in 5 of the 6 matrices, and more
+    assert gradient[raised].eq(0).all() and softmax[raised].max() < 2e-35
+    single = scores.detach().float()
+    torch.testing.assert_close(
+        logsumexp(single, dim), torch.logsumexp(single, dim), rtol=2e-7, atol=0
+    )
