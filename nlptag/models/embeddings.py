@@ -23,11 +23,11 @@ def distinct_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     rank of each row's prefix, as many at a time as int64 holds, and the sum is re-ranked.
 
     Args:
-        rows: ids (N, L) long, all >= 0.
+        rows: ids (B, L) long, all >= 0 (the spellings of B words).
 
     Returns:
-        ``(distinct, inverse)``: distinct (U, L), each distinct row once, in lexicographic
-        order (as ``torch.unique`` gives them); inverse (N,) long with
+        ``(distinct, inverse)``: distinct (B', L), each distinct row once, in lexicographic
+        order (as ``torch.unique`` gives them); inverse (B,) long with
         ``distinct[inverse] == rows``.
     """
     if rows.size(0) == 0 or rows.size(1) == 0:  # no rows, or all rows equal (empty)
