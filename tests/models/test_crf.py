@@ -77,6 +77,21 @@ def test_viterbi_and_kbest_match_brute_force() -> None:
     assert torch.isfinite(k_scores[[0, 2, 3]]).all()
 
 
+def test_viterbi_picks_a_best_path_among_equal_ones() -> None:
+    """Equal scores everywhere: every path ties, and Viterbi's is the first of them (tag 0 at
+    every step, the lowest index of ``max``); k-best still returns K distinct tied paths."""
+    crf = CRF(C)
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.zero_()
+    emissions, mask = torch.zeros(2, 4, C), torch.tensor([[True] * 4, [True, True, False, False]])
+    tags, scores = crf.viterbi(emissions, mask)
+    assert tags.tolist() == [[0, 0, 0, 0], [0, 0, 0, 0]] and scores.tolist() == [0.0, 0.0]
+    k_tags, k_scores = crf.kbest(emissions, mask, k=4)
+    assert k_scores.eq(0).all()
+    assert len({tuple(path) for path in k_tags[0].tolist()}) == 4
+
+
 def test_marginals_sum_to_one_and_match_brute_force() -> None:
     crf, (emissions, mask) = random_crf(), batch()
     marginals = crf.marginals(emissions, mask)
