@@ -4,7 +4,8 @@ and compare the two files (``benchmarks/results/bundle_parity.md`` says how it w
 
     python benchmarks/bundle_parity.py BUNDLE_ROOT pos pos_fast ner sst2 lm mt > predictions.json
 
-Each name is a bundle directory under BUNDLE_ROOT, with its ``-int8`` twin beside it.
+Each name is a bundle directory under BUNDLE_ROOT, with its ``-int8`` twin beside it where there
+is one (since int8 became fixed-range, only taggers and classifiers have int8 bundles).
 """
 
 import gzip
@@ -58,6 +59,8 @@ root = sys.argv[1]
 for name in which:
     for variant in ("", "-int8"):
         b = f"{root}/{name}{variant}"
+        if variant and not os.path.isdir(b):
+            continue
         p = nlptag.load(b)
         if name.startswith("pos"):
             r = p.predict(conllu_words(f"{D}/ud_en_ewt/en_ewt-ud-test.conllu"), batch_size=64)

@@ -20,7 +20,7 @@ import torch
 from benchmarks.common import commit, cpu_model, today
 from nlptag.files import write_text_atomically
 
-METRICS = ("test/acc", "test/f1", "test/bleu", "test/loss")
+METRICS = ("test/f1", "test/acc", "test/bleu", "test/loss")  # the main one first
 
 
 def batch_changes(bundle: Path, file: str) -> tuple[int, int] | None:

@@ -20,13 +20,13 @@ def task_module(bundle: Any):
     from pytorch_lightning import LightningModule
     from pytorch_lightning.cli import instantiate_module
 
-    from nlptag.inference.bundle import quantize_int8
+    from nlptag.inference.int8 import quantize_int8
 
     try:
         module = instantiate_module(LightningModule, dict(bundle.model))
         module.network.load_state_dict(bundle.weights)
         if bundle.quantization == "int8":
-            module.network = quantize_int8(module.network)
+            module.network = quantize_int8(module.network, bundle.source)
     except Exception as error:  # noqa: BLE001 - jsonargparse and torch report in many ways
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
         raise NlptagError(

@@ -24,7 +24,8 @@ def export_main(argv: list[str]) -> int:
     parser.add_argument(
         "--quantize",
         choices=["int8"],
-        help="run the bundle with int8 dynamic quantization of its LSTM/GRU/linear layers",
+        help="run the bundle's LSTM/GRU layers in int8 with fixed activation ranges (taggers, "
+        "classifiers): the same predictions in any batch",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace OUT_DIR if it exists and is not empty"

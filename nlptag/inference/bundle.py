@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +47,7 @@ from nlptag.inference.checkpoints import (
     recipe_of,
     split_state,
 )
+from nlptag.inference.int8 import quantize_int8
 
 FORMAT = "nlptag-bundle"
 FORMAT_VERSION = 2
@@ -77,7 +77,8 @@ class Bundle:
         vocabularies: lists of strings by name (``words``, ``chars``, ``tags``, ``labels``...).
         tokenizers: ``tokenizers`` JSON strings by name (``source_tokenizer``...).
         data_state: any other plain values of the data module's state.
-        quantization: ``"int8"`` when the network should run dynamically quantized.
+        quantization: ``"int8"`` when the network's recurrent layers run in int8
+            (:func:`~nlptag.inference.int8.quantize_int8`).
         onnx: the bundle's ONNX file, if it has one.
         source: the directory or checkpoint it was read from, for messages.
     """
@@ -109,21 +110,8 @@ class Bundle:
             ) from None
         network.eval()
         if self.quantization == "int8":
-            network = quantize_int8(network)
+            network = quantize_int8(network, self.source)
         return network
-
-
-def quantize_int8(module: nn.Module) -> nn.Module:
-    """Dynamic int8 quantization of the LSTM, GRU and linear layers (weights int8, activations
-    quantized on the fly), for CPU inference. Deterministic: the same float weights always give
-    the same int8 weights, which is why bundles store the float weights and quantize at load
-    (safetensors cannot hold the packed int8 parameters)."""
-    with warnings.catch_warnings():
-        # torch 2.13 announces that quantized tensors will go; nothing for a user to act on
-        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor.* are deprecated")
-        return torch.ao.quantization.quantize_dynamic(
-            module, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8
-        )
 
 
 def _from_task(

@@ -1,5 +1,6 @@
 """Export: a checkpoint to a bundle (:mod:`nlptag.inference.bundle`), optionally with an ONNX
-graph of the network and marked for int8 dynamic quantization. Torch only: no Lightning."""
+graph of the network, or marked for int8 (:mod:`nlptag.inference.int8`). Torch only: no
+Lightning."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from nlptag.models.embeddings import WordEmbedder
-from nlptag.models.encoders import RecurrentEncoder
+from nlptag.models.encoders import RecurrentEncoder, rnn_input_bounds
 from nlptag.models.pooling import MaxPooling
 
 EmbedderFactory = Callable[[int, int], WordEmbedder]
@@ -85,6 +85,16 @@ class ClassifierNetwork(nn.Module):
         mask = torch.arange(words.size(1), device=words.device).unsqueeze(0) < lengths.unsqueeze(1)
         features = self.encoder(self.embedder(words, chars), lengths)
         return self.output(self.dropout(self.pooling(features, mask)))
+
+    def rnn_input_bounds(self) -> dict[str, float]:
+        """The LSTM and GRU layers that int8 inference runs with fixed ranges, and their bounds.
+
+        See :func:`~nlptag.models.encoders.rnn_input_bounds`.
+
+        Returns:
+            Submodule name -> bound.
+        """
+        return rnn_input_bounds(self.embedder, self.encoder)
 
     def scores(
         self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor

@@ -89,6 +89,32 @@ class CharCNN(nn.Module):
         features = features.masked_fill(~mask, float("-inf")).amax(dim=2)
         return features.masked_fill(features.isinf(), 0.0)  # words with no characters (padding)
 
+    @torch.no_grad()
+    def output_bound(self) -> float:
+        """The largest magnitude any feature of any spelling can have.
+
+        Each filter's bias plus, at every kernel position, its largest (or smallest) response
+        to any character, or to the zero padding beside the word everywhere but the middle
+        position, which is always a character of the word. An upper bound; for widths 1 and
+        3, some spelling reaches the largest positive feature it allows.
+
+        Returns:
+            The bound, a float.
+        """
+        characters = torch.cat(  # every row but <pad>'s
+            [self.embedding.weight[:PAD_ID], self.embedding.weight[PAD_ID + 1 :]]
+        )
+        responses = torch.einsum("fck,vc->fkv", self.conv.weight, characters)
+        high, low = responses.amax(dim=2), responses.amin(dim=2)  # (num_filters, kernel_size)
+        middle = self.conv.kernel_size[0] // 2
+        side = torch.ones_like(high, dtype=torch.bool)
+        side[:, middle] = False
+        high = torch.where(side, high.clamp(min=0.0), high).sum(dim=1)  # (num_filters,)
+        low = torch.where(side, low.clamp(max=0.0), low).sum(dim=1)
+        if self.conv.bias is not None:
+            high, low = high + self.conv.bias, low + self.conv.bias
+        return float(torch.maximum(high.abs(), low.abs()).amax())
+
 
 class CharBiLSTM(nn.Module):
     """Character BiLSTM; the word's feature is the concatenated final states (Lample et al. 2016).
@@ -134,6 +160,23 @@ class CharBiLSTM(nn.Module):
         rows = torch.arange(outputs.size(0), device=chars.device)
         final = torch.cat([outputs[rows, kept - 1, :half], outputs[:, 0, half:]], dim=-1)
         return final.new_zeros(chars.size(0), self.output_size).index_copy(0, present, final)
+
+    def output_bound(self) -> float:
+        """The largest magnitude of a feature: 1, as LSTM states never leave [-1, 1].
+
+        Returns:
+            1.0.
+        """
+        return 1.0
+
+    @torch.no_grad()
+    def rnn_input_bounds(self) -> dict[str, float]:
+        """The LSTM, whose inputs are character embeddings: at most the table's largest value.
+
+        Returns:
+            ``{"lstm": bound}`` (see :meth:`WordEmbedder.rnn_input_bounds`).
+        """
+        return {"lstm": float(self.embedding.weight.abs().amax())}
 
 
 CharFeatures = Callable[[int], nn.Module]
@@ -203,3 +246,28 @@ class WordEmbedder(nn.Module):
                 char_features = self.char_features(unique).index_select(0, inverse)
             features.append(char_features.reshape(batch, time, -1))
         return self.dropout(torch.cat(features, dim=-1))
+
+    @torch.no_grad()
+    def output_bound(self) -> float | None:
+        """The largest magnitude any value of a word representation can have at inference.
+
+        Returns:
+            The bound, or None when the character features give none (no ``output_bound``).
+        """
+        bounds = [float(self.word_embedding.weight.abs().amax())]
+        if self.char_features is not None:
+            bounds.append(getattr(self.char_features, "output_bound", lambda: None)())
+        return None if None in bounds else max(bounds)
+
+    def rnn_input_bounds(self) -> dict[str, float]:
+        """The recurrent layers inside (the character BiLSTM's) and their input bounds.
+
+        What int8 inference needs to fix its ranges (:mod:`nlptag.inference.int8`).
+
+        Returns:
+            Submodule name -> the largest magnitude of the layer's input.
+        """
+        if self.char_features is None or not hasattr(self.char_features, "rnn_input_bounds"):
+            return {}
+        inner = self.char_features.rnn_input_bounds()
+        return {f"char_features.{name}": bound for name, bound in inner.items()}

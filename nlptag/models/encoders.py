@@ -178,3 +178,28 @@ class RecurrentEncoder(nn.Module):
         steps = torch.arange(inputs.size(1), device=inputs.device)
         padding = steps.unsqueeze(0) >= lengths.unsqueeze(1)  # (B, T)
         return layer_input.masked_fill(padding.unsqueeze(2), 0.0)
+
+
+def rnn_input_bounds(embedder: nn.Module, encoder: RecurrentEncoder) -> dict[str, float]:
+    """The recurrent layers of an embedder and its encoder, with the bounds of their inputs.
+
+    What int8 inference needs to fix its ranges (:mod:`nlptag.inference.int8`), for a network
+    that holds the two as ``embedder`` and ``encoder``. Only LSTM and GRU layers are listed,
+    and the encoder only when the embedder gives a bound (``output_bound``); the embedder's own
+    layers come from its ``rnn_input_bounds``.
+
+    Args:
+        embedder: the word representation module.
+        encoder: the recurrent encoder reading it.
+
+    Returns:
+        Submodule name (in the network) -> the largest magnitude of the layer's input.
+    """
+    bounds = {
+        f"embedder.{name}": bound
+        for name, bound in getattr(embedder, "rnn_input_bounds", dict)().items()
+    }
+    embedder_bound = getattr(embedder, "output_bound", lambda: None)()
+    if type(encoder.rnn) in (nn.LSTM, nn.GRU) and embedder_bound is not None:
+        bounds["encoder.rnn"] = embedder_bound
+    return bounds

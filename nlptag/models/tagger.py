@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from nlptag.models.embeddings import WordEmbedder
-from nlptag.models.encoders import RecurrentEncoder
+from nlptag.models.encoders import RecurrentEncoder, rnn_input_bounds
 from nlptag.models.heads import SoftmaxHead, TaggingHead, TagPrediction
 
 EmbedderFactory = Callable[[int, int], WordEmbedder]
@@ -70,6 +70,16 @@ class TaggerNetwork(nn.Module):
             Features (B, T, F).
         """
         return self.encoder(self.embedder(words, chars), lengths)
+
+    def rnn_input_bounds(self) -> dict[str, float]:
+        """The LSTM and GRU layers that int8 inference runs with fixed ranges, and their bounds.
+
+        See :func:`~nlptag.models.encoders.rnn_input_bounds`.
+
+        Returns:
+            Submodule name -> bound.
+        """
+        return rnn_input_bounds(self.embedder, self.encoder)
 
     def scores(
         self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor

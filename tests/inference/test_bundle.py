@@ -20,6 +20,7 @@ from nlptag.inference.bundle import (
     write_bundle,
 )
 from nlptag.inference.checkpoints import load_checkpoint
+from nlptag.inference.int8 import FixedRangeInt8RNN
 
 SENTENCES = ["ann met bob in paris", "the unknownword saw ann today in rome"]
 
@@ -143,7 +144,8 @@ def test_quantization_is_recorded_and_weights_stay_float(ner, tmp_path):
     assert read.quantization == "int8"
     assert {w.dtype for w in read.weights.values()} == {torch.float32, torch.bool}  # CRF masks
     network = read.build_network()
-    assert isinstance(network.head.projection, torch.ao.nn.quantized.dynamic.Linear)
+    assert isinstance(network.encoder.rnn, FixedRangeInt8RNN)
+    assert type(network.head.projection) is torch.nn.Linear  # the head stays float
 
 
 def test_writing_is_refused_over_a_non_empty_directory_or_a_file(ner, tmp_path):
