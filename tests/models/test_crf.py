@@ -90,6 +90,13 @@ def test_viterbi_picks_a_best_path_among_equal_ones() -> None:
     k_tags, k_scores = crf.kbest(emissions, mask, k=4)
     assert k_scores.eq(0).all()
     assert len({tuple(path) for path in k_tags[0].tolist()}) == 4
+    # a larger tie: topk, which Viterbi used before, returned tag 10 here on the CPU, not 0
+    wide = CRF(17)
+    with torch.no_grad():
+        for p in wide.parameters():
+            p.zero_()
+    tags, scores = wide.viterbi(torch.zeros(64, 6, 17), torch.ones(64, 6, dtype=torch.bool))
+    assert tags.eq(0).all() and scores.eq(0).all()
 
 
 def test_marginals_sum_to_one_and_match_brute_force() -> None:
