@@ -150,6 +150,16 @@ def test_onnx_with_int8_is_refused_in_one_line(bundles, tmp_path, capsys):
     assert err.startswith("nlptag: error: --onnx with --quantize int8: ") and err.count("\n") == 1
 
 
+def test_int8_is_refused_in_one_line_for_a_network_without_input_ranges(bundles, tmp_path, capsys):
+    checkpoint, _ = bundles["language_model"]
+    out = tmp_path / "lm_int8"
+    status = main(["export", str(checkpoint), str(out), "--quantize", "int8"])
+    err = capsys.readouterr().err
+    assert status == 2 and not out.exists()
+    assert err.startswith(f"nlptag: error: {checkpoint}: CharRNN does not run in int8: ")
+    assert err.endswith("use a float32 bundle\n") and err.count("\n") == 1
+
+
 def eager_encode_text(predictor, tokens):
     from nlptag.text.encoding import encode_text
 
