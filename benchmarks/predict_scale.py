@@ -1,11 +1,14 @@
-"""``nlptag predict`` on 1 and 2 processes of one machine (Lightning's DDP strategy, gloo).
+"""``nlptag predict`` on 1 and 2 processes of one machine (Lightning's DDP strategy, gloo), and
+``nlptag tag --processes`` on 1 and 2.
 
 Trains a checkpoint of the config for a few steps (the speed of prediction does not depend on
 the weights), then tags one large CoNLL-U file (EWT train, 4 times over by default) with
 ``--trainer.devices 1`` and with ``--trainer.devices 2 --trainer.strategy ddp``, one thread
-per process, and checks that both write the same ``predictions.jsonl``. Times are the wall
-time of the whole command (start-up, vocabulary, model loading and the gather of the
-predictions on rank 0 included).
+per process, and checks that both write the same ``predictions.jsonl``; then exports the
+checkpoint and tags the same file with ``nlptag tag BUNDLE FILE`` on one process with one and
+with two threads, and with ``--processes 2`` (one thread each), and checks that the three
+outputs are the same. Times are the wall time of the whole command (start-up, vocabulary,
+model loading and, for ``predict``, the gather of the predictions on rank 0 included).
 
     NLPTAG_DATA_DIR=../shared/data python -m benchmarks.predict_scale \
         --out benchmarks/results/predict_scale.md
@@ -82,21 +85,42 @@ def main() -> None:
                 env,
             )
             outputs[processes] = (out / "predictions.jsonl").read_bytes()
+        bundle = Path(folder) / "bundle"
+        run(cli + ["export", str(train / "checkpoints" / "last.ckpt"), str(bundle)], env)
+        tagged, tag_walls = {}, {}
+        for processes, threads in ((1, 1), (1, 2), (2, 1)):
+            out = Path(folder) / f"tagged{processes}-{threads}.conllu"
+            tag_walls[processes, threads] = run(
+                cli
+                + ["tag", str(bundle), str(predict_file), "-o", str(out)]
+                + ["--batch-size", str(args.batch_size), "--processes", str(processes)],
+                {**env, "OMP_NUM_THREADS": str(processes * threads)},
+            )
+            tagged[processes, threads] = out.read_bytes()
     if outputs[1] != outputs[2]:
         sys.exit("the 2-process predictions.jsonl differs from the 1-process one")
+    if len(set(tagged.values())) != 1:
+        sys.exit("nlptag tag wrote different files with different processes or threads")
     lines = [
         f"`nlptag predict` of `{args.config}` on `{Path(args.input).name}` {args.repeat} times "
         f"over ({sentences:,} sentences, batch {args.batch_size}), one thread per process; "
         f"{cpu_model()}, "
-        f"{os.cpu_count()} cores; commit {commit()}; {today()}. Both outputs identical.",
+        f"{os.cpu_count()} cores; then `nlptag tag` of its bundle on the same file; commit "
+        f"{commit()}; {today()}. The outputs of each command are identical.",
         "",
-        "| processes | wall s (whole command) | sentences/s | speed-up |",
-        "| --- | --- | --- | --- |",
+        "| command | processes | threads per process | wall s (whole command) | sentences/s "
+        "| speed-up |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for processes in (1, 2):
         lines.append(
-            f"| {processes} | {walls[processes]:.1f} | {sentences / walls[processes]:,.0f} | "
-            f"{walls[1] / walls[processes]:.2f} |"
+            f"| `nlptag predict` | {processes} | 1 | {walls[processes]:.1f} | "
+            f"{sentences / walls[processes]:,.0f} | {walls[1] / walls[processes]:.2f} |"
+        )
+    for (processes, threads), wall in tag_walls.items():
+        lines.append(
+            f"| `nlptag tag` | {processes} | {threads} | {wall:.1f} | {sentences / wall:,.0f} | "
+            f"{tag_walls[1, 1] / wall:.2f} |"
         )
     table = "\n".join(lines) + "\n"
     print(table)

@@ -185,3 +185,32 @@ def test_a_bundle_of_another_task_is_refused(bundle, capsys):
     path, _ = bundle("classification")
     assert main(["tag", str(path), "--text", "a b"]) == 2
     assert "not a tagger" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task", ["tagging", "classification"])
+def test_several_processes_write_what_one_process_writes(bundle, capsys, tmp_path, task):
+    """--processes 2 on 1,300 inputs (3 chunks of 512 over 2 worker processes): the same file
+    as one process, in input order."""
+    path, files = bundle(task)
+    if task == "tagging":
+        blocks = files["test"].read_text().strip().split("\n\n")
+        text = "\n\n".join(blocks[i % len(blocks)] for i in range(1300)) + "\n"
+        source = tmp_path / "big.conllu"
+    else:
+        rows = [line for line in files["test"].read_text().splitlines()[1:] if line.strip()]
+        text = "\n".join(rows[i % len(rows)].split("\t")[0] for i in range(1300)) + "\n"
+        source = tmp_path / "big.txt"
+    source.write_text(text)
+    command = "tag" if task == "tagging" else "classify"
+    outputs = {}
+    for processes in ("1", "2"):
+        out = tmp_path / f"out{processes}"
+        run(capsys, command, str(path), str(source), "-o", str(out), "--processes", processes)
+        outputs[processes] = out.read_text()
+    assert outputs["1"] == outputs["2"] and len(outputs["1"].splitlines()) >= 1300
+
+
+def test_processes_must_be_a_positive_number(bundle, capsys):
+    path, _ = bundle("tagging")
+    assert main(["tag", str(path), "--text", "a b", "--processes", "0"]) == 2
+    assert "--processes" in capsys.readouterr().err

@@ -42,6 +42,13 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend", choices=["torch", "onnx"], default="torch", help="onnx: bundle's model.onnx"
     )
+    parser.add_argument(
+        "--processes",
+        type=positive_int,
+        default=1,
+        help="worker processes for large inputs, each with an equal share of the threads "
+        "(output in input order, the same as with 1)",
+    )
 
 
 def read_input_lines(path: str | None) -> list[str]:
@@ -83,16 +90,30 @@ def _output(path: str | None) -> Iterator[TextIO]:
 
 
 def _predict_with_progress(
-    predictor: Any, inputs: Sequence, batch_size: int, show: bool, **options: Any
+    predictor: Any, inputs: Sequence, args: argparse.Namespace, show: bool, **options: Any
 ) -> list:
     """``predictor.predict`` (with ``options``) over chunks of ``inputs``, with a progress bar
-    on stderr."""
-    chunk = max(batch_size * 8, 512)
+    on stderr; on ``args.processes`` worker processes when there is more than one chunk
+    (:func:`nlptag.inference.parallel.predict_in_processes`)."""
+    chunk = max(args.batch_size * 8, 512)
     results: list[dict] = []
     with tqdm(total=len(inputs), unit="sent", file=sys.stderr, disable=not show) as bar:
+        if args.processes > 1 and len(inputs) > chunk:
+            from nlptag.inference.parallel import predict_in_processes
+
+            return predict_in_processes(
+                args.bundle,
+                inputs,
+                args.batch_size,
+                args.processes,
+                args.backend,
+                chunk,
+                bar.update,
+                **options,
+            )
         for start in range(0, len(inputs), chunk):
             part = inputs[start : start + chunk]
-            results += predictor.predict(part, batch_size=batch_size, **options)
+            results += predictor.predict(part, batch_size=args.batch_size, **options)
             bar.update(len(part))
     return results
 
@@ -156,7 +177,7 @@ def tag_main(argv: list[str]) -> int:
     with _output(args.output) as out:
         if kind == "text":
             sentences = [line.split() for line in lines if line.strip()]
-            results = _predict_with_progress(predictor, sentences, args.batch_size, show)
+            results = _predict_with_progress(predictor, sentences, args, show)
             for result in results:
                 if args.format == "jsonl":
                     out.write(json.dumps(result, ensure_ascii=False) + "\n")
@@ -173,7 +194,7 @@ def tag_main(argv: list[str]) -> int:
                 read_conll_columns(name, token_column, None, lines=lines, with_lines=True)
             )
         tokens = [sentence["tokens"] for sentence in sentences]
-        results = _predict_with_progress(predictor, tokens, args.batch_size, show)
+        results = _predict_with_progress(predictor, tokens, args, show)
         tags = {
             number - 1: tag
             for sentence, result in zip(sentences, results)
@@ -209,7 +230,7 @@ def classify_main(argv: list[str]) -> int:
     if not isinstance(predictor, ClassifierPredictor):
         raise NlptagError(f"{args.bundle} is a {predictor.task} model, not a classifier")
     texts = [line for line in lines or read_input_lines(None) if line.strip()]
-    results = _predict_with_progress(predictor, texts, args.batch_size, args.input is not None)
+    results = _predict_with_progress(predictor, texts, args, args.input is not None)
     with _output(args.output) as out:
         for text, result in zip(texts, results):
             out.write(f"{result['label']}\t{result['probability']:.6f}\t{text}\n")
@@ -240,7 +261,7 @@ def translate_main(argv: list[str]) -> int:
         lines = read_input_lines(None)
     kept = [line for line in lines if line.strip()]
     results = _predict_with_progress(
-        predictor, kept, args.batch_size, args.input is not None, beam_size=args.beam
+        predictor, kept, args, args.input is not None, beam_size=args.beam
     )
     translations = iter(results)
     with _output(args.output) as out:
