@@ -11,8 +11,10 @@ test metric and the test process's wall seconds.
     NLPTAG_DATA_DIR=../shared/data python -m benchmarks.cpu_bf16 \\
         --out benchmarks/results/cpu_bf16.md
 
-``--epochs`` (default 1) and ``--task`` (default all three) choose what runs. The CPU must run
-PyTorch's bf16 LSTM (``nlptag fit`` refuses bf16 otherwise): the script says so and stops.
+``--epochs`` (default 1), ``--task`` (default all three) and ``--checkpoint`` (``last``, the
+default, or ``best`` by the config's validation metric) choose what runs and is tested. The
+CPU must run PyTorch's bf16 LSTM (``nlptag fit`` refuses bf16 otherwise): the script says so
+and stops.
 """
 
 from __future__ import annotations
@@ -97,13 +99,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", action="append", choices=list(TASKS), help="default: all")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--checkpoint", choices=["last", "best"], default="last")
     parser.add_argument("--out", type=Path, default=None, help="write the table here")
     args = parser.parse_args()
     units = cpu_bf16_units()
     if not bf16_lstm_runs():
         raise SystemExit(f"{cpu_model()}: PyTorch's bf16 LSTM does not run on this CPU")
     lines = [
-        f"`python -m benchmarks.cpu_bf16 --epochs {args.epochs}"
+        f"`python -m benchmarks.cpu_bf16 --epochs {args.epochs} --checkpoint {args.checkpoint}"
         + "".join(f" --task {task}" for task in args.task or [])
         + "`",
         "",
@@ -111,7 +114,8 @@ def main() -> None:
         f"{', '.join(units) if units else 'none'}; 1 thread per process, both trainings of a "
         f"config at once; commit {commit()}, {today()}.",
         "",
-        "| config | trained in | fit minutes (wall, CPU) | vs 32-true | tested in | test metric "
+        f"| config | trained in | fit minutes (wall, CPU) | vs 32-true | tested in | test metric "
+        f"({args.checkpoint}.ckpt) "
         "| test process seconds |",
         "| --- | --- | ---: | ---: | --- | ---: | ---: |",
     ]
@@ -123,7 +127,7 @@ def main() -> None:
             plain = trained["32-true"]["time/wall_minutes"]
             for precision in PRECISIONS:
                 clock = trained[precision]
-                checkpoint = root / precision / "checkpoints" / "last.ckpt"
+                checkpoint = root / precision / "checkpoints" / f"{args.checkpoint}.ckpt"
                 for tested_in in PRECISIONS:
                     metrics, seconds = test(
                         config, checkpoint, tested_in, root / f"t-{precision}-{tested_in}"
