@@ -170,14 +170,20 @@ def worker(threads: int, epochs: int, limit: int, out: Path) -> None:
     predictor = nlptag.load(bundle, threads=threads)
     sentences = [s["tokens"] for s in read_conll_columns(files["test"], 0, 3)]
     rates = {}
-    for batch_size in BATCH_SIZES:
+
+    def best_rate(tagger, batch_size: int) -> float:
         passes = []
         for _ in range(3):
             start = time.perf_counter()
-            predicted = predictor.predict(sentences, batch_size=batch_size)
+            predicted = tagger.predict(sentences, batch_size=batch_size)
             passes.append(time.perf_counter() - start)
         assert len(predicted) == len(sentences) and "confidences" in predicted[0]
-        rates[f"sentences_per_s_{batch_size}"] = round(len(sentences) / min(passes), 1)
+        return round(len(sentences) / min(passes), 1)
+
+    int8 = nlptag.load(export(run_dir / "checkpoints" / "last.ckpt", out / "int8", quantize="int8"))
+    for batch_size in BATCH_SIZES:
+        rates[f"sentences_per_s_{batch_size}"] = best_rate(predictor, batch_size)
+        rates[f"int8_sentences_per_s_{batch_size}"] = best_rate(int8, batch_size)
         seconds = min(word_lstm_alone(predictor.network, sentences, batch_size) for _ in range(3))
         rates[f"lstm_alone_sentences_per_s_{batch_size}"] = round(len(sentences) / seconds, 1)
     result = {
@@ -224,7 +230,9 @@ def table(rows: list[dict], args: argparse.Namespace) -> str:
         f"{args.epochs} epoch(s){limited}; inference on the "
         f"{rows[0]['nlptag']['test_sentences']:,} test sentences, best of 3 passes. The "
         "ceiling rows time nlptag's word BiLSTM alone on the same batches: their ratio is the "
-        "most any tagger running that kernel could reach over flair.",
+        "most any tagger running that kernel could reach over flair. The int8 rows tag with "
+        "nlptag's int8 bundle of the same checkpoint (flair has no int8 mode), against "
+        "flair's float32 tagging.",
         "",
         "| threads | what | flair | nlptag | nlptag / flair |",
         "| ---: | --- | ---: | ---: | ---: |",
@@ -233,15 +241,18 @@ def table(rows: list[dict], args: argparse.Namespace) -> str:
     for size in BATCH_SIZES:
         figures.append((f"tagging sentences/s, batch {size}", f"sentences_per_s_{size}", ",.0f"))
     for size in BATCH_SIZES:
+        name = f"tagging sentences/s, batch {size}, nlptag int8 (fixed ranges)"
+        figures.append((name, f"int8_sentences_per_s_{size}", ",.0f"))
+    for size in BATCH_SIZES:
         name = f"nlptag's word BiLSTM alone (the ceiling), batch {size}"
         figures.append((name, f"lstm_alone_sentences_per_s_{size}", ",.0f"))
     figures += [("dev F1 after the epochs (sanity check)", "dev_f1", ".2f")]
     for row in rows:
         for name, key, form in figures:
             ours = row["nlptag"][key]
-            peer = row["flair"][key.removeprefix("lstm_alone_")]
+            peer = row["flair"][key.removeprefix("lstm_alone_").removeprefix("int8_")]
             ratio = "" if key == "dev_f1" else f"{ours / peer:.2f}"
-            shown = "" if key.startswith("lstm_alone_") else f"{peer:{form}}"
+            shown = "" if key.startswith(("lstm_alone_", "int8_")) else f"{peer:{form}}"
             lines.append(f"| {row['threads']} | {name} | {shown} | {ours:{form}} | {ratio} |")
     return "\n".join(lines)
 

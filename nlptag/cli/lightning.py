@@ -13,12 +13,15 @@ import warnings
 from pathlib import Path
 from typing import NoReturn
 
+import torch
 from lightning_fabric.plugins import CheckpointIO
 from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.plugins.precision import Precision
 
 from nlptag.callbacks.checkpointing import AtomicCheckpointIO, ExactResume, run_checkpoints
+from nlptag.callbacks.precision import BF16MixedPrecision
 from nlptag.callbacks.prediction_writer import PredictionWriter
 from nlptag.callbacks.run_logger import TrainingClock
 from nlptag.cli.hardware import cpu_bf16_check
@@ -42,6 +45,8 @@ QUIET_WARNINGS = (
     r"The dirpath has changed from .* won't be reloaded",
     # every evaluation sampler of nlptag returns each example once (BucketBatchSampler)
     r"You are using a custom batch sampler `BucketBatchSampler` for prediction",
+    # bf16-mixed keeps float32 weights: the summary's 32-bit size is the right one
+    r"Precision bf16-mixed is not supported by the model summary",
 )
 """Warnings raised inside Lightning that a user cannot act on, or that describe what nlptag
 does on purpose."""
@@ -329,6 +334,15 @@ class NlptagCLI(LightningCLI):
         plugins = list(plugins) if isinstance(plugins, list | tuple) else [plugins]
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
             plugins.append(AtomicCheckpointIO())
+        if str(trainer_config.get("precision")) == "bf16-mixed" and not any(
+            isinstance(plugin, Precision) for plugin in plugins
+        ):  # Lightning's own bf16 plugin refuses to clip the gradients of fused Adam
+            accelerator = str(trainer_config.get("accelerator") or "auto")
+            gpu = accelerator in ("gpu", "cuda") or (
+                accelerator == "auto" and torch.cuda.is_available()
+            )
+            plugins.append(BF16MixedPrecision("cuda" if gpu else "cpu"))
+            kwargs["precision"] = None  # given by the plugin
         return super().instantiate_trainer(callbacks=callbacks, plugins=plugins, **kwargs)
 
     def _write_metrics(self, prefix: str) -> None:

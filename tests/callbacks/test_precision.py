@@ -1,0 +1,68 @@
+"""bf16-mixed with gradient clipping and fused Adam: Lightning's plugin refuses it, nlptag's clips
+exactly as float32 training does."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pytorch_lightning.plugins.precision import MixedPrecision
+
+from nlptag.callbacks.precision import BF16MixedPrecision
+from nlptag.cli.hardware import bf16_lstm_runs
+from tests.conftest import REPO
+
+
+def gradients() -> tuple[list[torch.nn.Parameter], torch.optim.Adam]:
+    parameters = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2, 2))]
+    parameters[0].grad = torch.tensor([3.0, 0.0, 4.0])
+    parameters[1].grad = torch.tensor([[0.0, 12.0], [0.0, 0.0]])  # total norm 13
+    return parameters, torch.optim.Adam(parameters, fused=True)
+
+
+def test_lightnings_bf16_plugin_refuses_to_clip_fused_adam():
+    _, optimizer = gradients()
+    with pytest.raises(RuntimeError, match="does not allow for gradient clipping"):
+        MixedPrecision("bf16-mixed", "cpu").clip_gradients(optimizer, 1.0)
+
+
+@pytest.mark.parametrize("algorithm, expected", [("norm", 1 / 13), ("value", None)])
+def test_nlptags_bf16_plugin_clips_like_float32(algorithm, expected):
+    parameters, optimizer = gradients()
+    plugin = BF16MixedPrecision("cpu")
+    assert plugin.precision == "bf16-mixed" and plugin.device == "cpu"
+    plugin.clip_gradients(optimizer, 1.0, algorithm)
+    if expected is None:  # every entry into [-1, 1]
+        assert parameters[0].grad.tolist() == [1.0, 0.0, 1.0]
+        assert parameters[1].grad.tolist() == [[0.0, 1.0], [0.0, 0.0]]
+    else:  # scaled to norm 1 (clip_grad_norm_ adds 1e-6 to the norm)
+        scale = 1.0 / (13.0 + 1e-6)
+        torch.testing.assert_close(parameters[0].grad, torch.tensor([3.0, 0.0, 4.0]) * scale)
+        torch.testing.assert_close(parameters[1].grad[0, 1], torch.tensor(12.0 * scale))
+
+
+@pytest.mark.skipif(not bf16_lstm_runs(), reason="PyTorch's bf16 LSTM does not run on this CPU")
+def test_a_bf16_fit_with_clipping_and_fused_adam_runs(tmp_path, capsys, monkeypatch):
+    from nlptag.cli import main
+
+    clipped = []
+    original = BF16MixedPrecision.clip_gradients
+
+    def counting(self, *args, **kwargs):
+        clipped.append(args[1] if len(args) > 1 else kwargs.get("clip_val"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BF16MixedPrecision, "clip_gradients", counting)
+    run = tmp_path / "run"
+    status = main(
+        ["fit", "--config", str(REPO / "configs/base/trainer.yaml")]
+        + ["--config", str(REPO / "configs/demo.yaml"), "--trainer.default_root_dir", str(run)]
+        + ["--trainer.precision", "bf16-mixed", "--trainer.max_epochs", "2"]
+    )
+    assert status == 0
+    err = capsys.readouterr().err
+    assert "Warning" not in err and "Traceback" not in err
+    assert clipped and set(clipped) == {5.0}  # every step, at the base config's norm 5
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["epoch"] == 1
+    weights = [v for v in state["state_dict"].values() if v.is_floating_point()]
+    assert weights and all(torch.isfinite(v).all() for v in weights)
