@@ -188,9 +188,21 @@ def test_a_bundle_of_another_task_is_refused(bundle, capsys):
 
 
 @pytest.mark.parametrize("task", ["tagging", "classification"])
-def test_several_processes_write_what_one_process_writes(bundle, capsys, tmp_path, task):
+def test_several_processes_write_what_one_process_writes(
+    bundle, capsys, tmp_path, monkeypatch, task
+):
     """--processes 2 on 1,300 inputs (3 chunks of 512 over 2 worker processes): the same file
     as one process, in input order."""
+    from nlptag.inference import parallel
+
+    calls = []
+    original = parallel.predict_in_processes
+
+    def counted(*args, **kwargs):
+        calls.append(args[3])  # processes
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(parallel, "predict_in_processes", counted)
     path, files = bundle(task)
     if task == "tagging":
         blocks = files["test"].read_text().strip().split("\n\n")
@@ -208,9 +220,20 @@ def test_several_processes_write_what_one_process_writes(bundle, capsys, tmp_pat
         run(capsys, command, str(path), str(source), "-o", str(out), "--processes", processes)
         outputs[processes] = out.read_text()
     assert outputs["1"] == outputs["2"] and len(outputs["1"].splitlines()) >= 1300
+    assert calls == [2]  # one process ran in this process, two in workers
 
 
 def test_processes_must_be_a_positive_number(bundle, capsys):
     path, _ = bundle("tagging")
     assert main(["tag", str(path), "--text", "a b", "--processes", "0"]) == 2
     assert "--processes" in capsys.readouterr().err
+
+
+def test_a_worker_that_cannot_load_the_bundle_raises_instead_of_hanging(tmp_path):
+    from nlptag.errors import NlptagError
+    from nlptag.inference.parallel import predict_in_processes
+
+    with pytest.raises(NlptagError, match="does not exist"):
+        predict_in_processes(tmp_path / "missing", [["a"]] * 3, 2, 2, chunk_size=1)
+    with pytest.raises(ValueError, match="at least 1"):
+        predict_in_processes(tmp_path / "missing", [["a"]], 2, 0)
