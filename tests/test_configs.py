@@ -174,6 +174,16 @@ def test_task_config_trains_on_its_real_data(config, tmp_path, monkeypatch):
     assert run_header_command(config, tmp_path) == 0
 
 
+OVERRIDE_SETTINGS = {
+    "multi_gpu.yaml": ["strategy: ddp", "precision: bf16-mixed", "accelerator: gpu"],
+    "cpu_bf16.yaml": ["precision: bf16-mixed", "accelerator: cpu"],
+}
+
+
+def test_every_override_has_its_expected_settings():
+    assert sorted(OVERRIDE_SETTINGS) == sorted(c.name for c in OVERRIDES)
+
+
 @pytest.mark.parametrize("override", OVERRIDES, ids=lambda c: c.name)
 def test_override_config_parses(override):
     result = subprocess.run(
@@ -185,4 +195,5 @@ def test_override_config_parses(override):
         env={**os.environ},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "strategy: ddp" in result.stdout and "bf16-mixed" in result.stdout
+    for setting in OVERRIDE_SETTINGS[override.name]:
+        assert setting in result.stdout, setting

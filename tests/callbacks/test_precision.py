@@ -41,7 +41,7 @@ def test_nlptags_bf16_plugin_clips_like_float32(algorithm, expected):
 
 
 @pytest.mark.skipif(not bf16_lstm_runs(), reason="PyTorch's bf16 LSTM does not run on this CPU")
-def test_a_bf16_fit_with_clipping_and_fused_adam_runs(tmp_path, capsys, monkeypatch):
+def test_a_fit_with_the_cpu_bf16_override_clips_with_fused_adam(tmp_path, capsys, monkeypatch):
     from nlptag.cli import main
 
     clipped = []
@@ -56,7 +56,7 @@ def test_a_bf16_fit_with_clipping_and_fused_adam_runs(tmp_path, capsys, monkeypa
     status = main(
         ["fit", "--config", str(REPO / "configs/base/trainer.yaml")]
         + ["--config", str(REPO / "configs/demo.yaml"), "--trainer.default_root_dir", str(run)]
-        + ["--trainer.precision", "bf16-mixed", "--trainer.max_epochs", "2"]
+        + ["--config", str(REPO / "configs/overrides/cpu_bf16.yaml"), "--trainer.max_epochs", "2"]
     )
     assert status == 0
     err = capsys.readouterr().err
