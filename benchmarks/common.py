@@ -64,3 +64,13 @@ def timed(function, repeat: int) -> float:
     for _ in range(repeat):
         function()
     return (time.process_time() - start) / repeat
+
+
+def report(lines: list[str], out: str | Path | None) -> None:
+    """Print a result's Markdown lines and, when ``out`` is given, write them there atomically."""
+    from nlptag.files import write_text_atomically
+
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if out:
+        write_text_atomically(out, text)

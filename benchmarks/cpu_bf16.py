@@ -29,9 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import commit, cpu_model, today
+from benchmarks.common import commit, cpu_model, report, today
 from nlptag.cli.hardware import bf16_lstm_runs, cpu_bf16_units
-from nlptag.files import write_text_atomically
 
 BASE = "configs/base/trainer.yaml"
 TASKS = {
@@ -140,10 +139,7 @@ def main() -> None:
                     )
                     lines.append(row)
                     print(row, flush=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        write_text_atomically(args.out, text)
+    report(lines, args.out)
 
 
 if __name__ == "__main__":

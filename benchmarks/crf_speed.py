@@ -16,8 +16,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import commit, cpu_model, from_config, machine, timed, today
-from nlptag.files import write_text_atomically
+from benchmarks.common import commit, cpu_model, from_config, machine, report, timed, today
 
 SOFTMAX = "--model.init_args.head=nlptag.models.heads.SoftmaxHead"
 
@@ -84,10 +83,7 @@ def main() -> None:
                 f"| {r['decode+conf']:,.0f} |"
             )
             print(lines[-1], flush=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        write_text_atomically(args.out, text)
+    report(lines, args.out)
 
 
 if __name__ == "__main__":

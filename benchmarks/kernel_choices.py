@@ -19,8 +19,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import commit, cpu_model, from_config, today
-from nlptag.files import write_text_atomically
+from benchmarks.common import commit, cpu_model, from_config, report, today
 from nlptag.inference.predictors import length_sorted_batches
 from nlptag.models import encoders
 from nlptag.text.readers import read_conllu
@@ -149,10 +148,7 @@ def main() -> None:
         *inference_rows(data_dir / "ud_en_ewt" / "en_ewt-ud-test.conllu"),
         *adam_rows(),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        write_text_atomically(args.out, text)
+    report(lines, args.out)
 
 
 if __name__ == "__main__":
