@@ -49,14 +49,15 @@ def reversal_permutation(batch_sizes: torch.Tensor) -> torch.Tensor:
             :class:`~torch.nn.utils.rnn.PackedSequence`.
 
     Returns:
-        (N,) long, N = ``batch_sizes.sum()``: row ``offsets[t] + j`` (step t of the j-th
+        (sum(lengths),) long, one per packed row: row ``offsets[t] + j`` (step t of the j-th
         longest sequence, of length L_j) maps to the row of step ``L_j - 1 - t``; applying it
         twice gives the identity.
     """
     offsets = torch.cumsum(batch_sizes, 0) - batch_sizes  # (T,)
     rank = torch.arange(int(batch_sizes[0]))
     lengths = (batch_sizes.unsqueeze(0) > rank.unsqueeze(1)).sum(dim=1)  # (B,) sorted
-    steps = torch.repeat_interleave(torch.arange(batch_sizes.numel()), batch_sizes)  # (N,)
+    time = torch.arange(batch_sizes.numel())
+    steps = torch.repeat_interleave(time, batch_sizes)  # (sum(lengths),) each row's step
     ranks = torch.arange(steps.numel()) - offsets[steps]
     return offsets[lengths[ranks] - 1 - steps] + ranks
 
@@ -139,12 +140,12 @@ class FixedRangeInt8RNN(nn.Module):
         """Run every layer and direction.
 
         Args:
-            packed: the input sequences, packed: data (N, E).
+            packed: the input sequences, packed: data (sum(lengths), E).
             hx: must be None (each sequence starts from zero states).
 
         Returns:
-            The top layer's outputs, packed like the input: data (N, D * H); and None in place
-            of the final states.
+            The top layer's outputs, packed like the input: data (sum(lengths), D * H); and
+            None in place of the final states.
         """
         if hx is not None:
             raise ValueError("int8 with fixed ranges starts every sequence from zero states")
@@ -153,7 +154,7 @@ class FixedRangeInt8RNN(nn.Module):
         hidden = self.hidden_size
         for bound, directions in zip(self.bounds, self.layers):
             edges = data.new_tensor([bound, -bound]).expand(data.size(0), 2)
-            wide = torch.cat([data.clamp(-bound, bound), edges], dim=1)  # (N, E + 2)
+            wide = torch.cat([data.clamp(-bound, bound), edges], dim=1)  # (sum(lengths), E + 2)
             outputs = [directions[0](PackedSequence(wide, batch_sizes))[0].data[:, :hidden]]
             if reverse is not None:
                 flipped = PackedSequence(wide.index_select(0, reverse), batch_sizes)
