@@ -55,11 +55,14 @@ def test_test_scores_are_perfect_on_the_shapes(trained, shapes):
 )
 def test_other_decoders_learn_the_shapes(shapes, tmp_path, decoder, cell, epochs):
     """The image vector is the mean colour here, which tells the shapes apart only by their
-    area: Show and Tell, which sees it once, needs longer."""
+    area: Show and Tell, which sees it once, needs longer. The last checkpoint is tested:
+    best.ckpt is the first epoch with a perfect validation score, whose decision can still sit
+    next to the boundary between the shapes (on an AVX-512 EPYC, Show and Tell's best.ckpt
+    called the blue circle a square)."""
     assert main(fit_args(shapes, tmp_path, decoder, cell, epochs=epochs)) == 0
     from nlptag.inference import load
 
-    predictor = load(tmp_path / "checkpoints" / "best.ckpt")
+    predictor = load(tmp_path / "checkpoints" / "last.ckpt")
     test_images = sorted(p for p in shapes["images"].iterdir() if p.name.startswith("test_"))
     assert predictor.predict(test_images) == [shapes["truth"][p.name] for p in test_images]
 
