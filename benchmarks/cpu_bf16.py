@@ -20,16 +20,19 @@ and stops.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from benchmarks.common import commit, cpu_model, report, today
+from benchmarks.record_run import append_run, last_logged
 from nlptag.cli.hardware import bf16_lstm_runs, cpu_bf16_units
 
 BASE = "configs/base/trainer.yaml"
@@ -39,6 +42,7 @@ TASKS = {
     "mt": ("translation", "configs/translation/multi30k_de_en.yaml", "test/bleu"),
 }
 PRECISIONS = ("32-true", "bf16-mixed")
+CLOCK = ("time/wall_minutes", "time/cpu_minutes")
 
 
 def nlptag(*args: str) -> list[str]:
@@ -47,17 +51,6 @@ def nlptag(*args: str) -> list[str]:
 
 def environment(threads: int) -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
-
-
-def last_epoch(run: Path) -> dict[str, float]:
-    """The training clock and the validation metrics of the run's last epoch (metrics.csv)."""
-    rows = list(csv.DictReader((run / "metrics.csv").open(encoding="utf-8")))
-    last = max(int(row["epoch"]) for row in rows)
-    values: dict[str, float] = {}
-    for row in rows:
-        if int(row["epoch"]) == last:
-            values.update({key: float(value) for key, value in row.items() if value})
-    return values
 
 
 def train_pair(config: str, epochs: int, root: Path) -> dict[str, dict[str, float]]:
@@ -78,7 +71,8 @@ def train_pair(config: str, epochs: int, root: Path) -> dict[str, dict[str, floa
         if process.wait() != 0:
             raise SystemExit(f"nlptag fit ({precision}) failed: see {log.name}")
         log.close()
-        results[precision] = last_epoch(root / precision)
+        log = root / precision / "metrics.csv"
+        results[precision] = {key: float(last_logged(log, key)) for key in CLOCK}
     return results
 
 
@@ -100,6 +94,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--checkpoint", choices=["last", "best"], default="last")
     parser.add_argument("--out", type=Path, default=None, help="write the table here")
+    parser.add_argument(
+        "--record", type=Path, default=None, help="append every run to this results TSV"
+    )
     args = parser.parse_args()
     units = cpu_bf16_units()
     if not bf16_lstm_runs():
@@ -120,9 +117,11 @@ def main() -> None:
     ]
     for task in args.task or list(TASKS):
         name, config, metric = TASKS[task]
+        seed = yaml.safe_load(Path(config).read_text(encoding="utf-8"))["seed_everything"]
         with tempfile.TemporaryDirectory(prefix=f"bf16-{task}-") as scratch:
             root = Path(scratch)
             trained = train_pair(config, args.epochs, root)
+            scores: dict[str, dict[str, float]] = {precision: {} for precision in PRECISIONS}
             plain = trained["32-true"]["time/wall_minutes"]
             for precision in PRECISIONS:
                 clock = trained[precision]
@@ -139,6 +138,26 @@ def main() -> None:
                     )
                     lines.append(row)
                     print(row, flush=True)
+                    scores[precision][tested_in] = metrics[metric]
+            if args.record:
+                for precision in PRECISIONS:
+                    clock = trained[precision]
+                    note = (
+                        f"{args.checkpoint}.ckpt, tested in 32-true "
+                        f"({scores[precision]['bf16-mixed']:.2f} "
+                        f"in bf16-mixed); benchmarks.cpu_bf16, trained at the same time as the "
+                        "other precision"
+                    )
+                    append_run(
+                        args.record,
+                        [
+                            f"{config} --trainer.precision {precision}", commit(), str(seed),
+                            metric, f"{scores[precision]['32-true']:.2f}", str(args.epochs),
+                            f"{clock['time/cpu_minutes']:.2f}", f"{clock['time/wall_minutes']:.2f}",
+                            f"{platform.machine()} {cpu_model()}, {os.cpu_count()} cores, "
+                            "1 thread(s)", today(), note,
+                        ],
+                    )  # fmt: skip
     report(lines, args.out)
 
 

@@ -30,6 +30,16 @@ def last_logged(metrics_csv: Path, key: str) -> str:
     return rows[-1][key] if rows else ""
 
 
+def append_run(results: Path, row: list[str]) -> None:
+    """Append one run's row (``COLUMNS``) to a results TSV, with the header if it is new."""
+    results.parent.mkdir(parents=True, exist_ok=True)
+    new = not results.exists()
+    with open(results, "a", encoding="utf-8") as handle:
+        if new:
+            handle.write("\t".join(COLUMNS) + "\n")
+        handle.write("\t".join(row) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", required=True)
@@ -57,13 +67,7 @@ def main() -> None:
         f"{platform.machine()} {cpu_model()}, {os.cpu_count()} cores, {args.threads} thread(s)",
         date.today().isoformat(), args.note,
     ]  # fmt: skip
-    results = Path("benchmarks/results") / f"{args.task}.tsv"
-    results.parent.mkdir(parents=True, exist_ok=True)
-    new = not results.exists()
-    with open(results, "a", encoding="utf-8") as handle:
-        if new:
-            handle.write("\t".join(COLUMNS) + "\n")
-        handle.write("\t".join(row) + "\n")
+    append_run(Path("benchmarks/results") / f"{args.task}.tsv", row)
     print("\t".join(row))
 
 

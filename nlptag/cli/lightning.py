@@ -334,7 +334,7 @@ class NlptagCLI(LightningCLI):
         plugins = list(plugins) if isinstance(plugins, list | tuple) else [plugins]
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
             plugins.append(AtomicCheckpointIO())
-        if str(trainer_config.get("precision")) == "bf16-mixed" and not any(
+        if str(trainer_config.get("precision")) in ("bf16", "bf16-mixed") and not any(
             isinstance(plugin, Precision) for plugin in plugins
         ):  # Lightning's own bf16 plugin refuses to clip the gradients of fused Adam
             accelerator = str(trainer_config.get("accelerator") or "auto")

@@ -116,8 +116,7 @@ class FixedRangeInt8RNN(nn.Module):
             raise ValueError(f"int8 with fixed ranges needs a batch-first LSTM or GRU, got {rnn}")
         if not (0.0 < input_bound < float("inf")):
             raise ValueError(f"int8 input bound must be positive and finite, got {input_bound}")
-        self.hidden_size = rnn.hidden_size
-        self.num_layers = rnn.num_layers
+        self.hidden_size = rnn.hidden_size  # read by CharBiLSTM
         self.bidirectional = rnn.bidirectional
         self.bounds = [float(input_bound)] + [1.0] * (rnn.num_layers - 1)
         suffixes = ("", "_reverse")[: 2 if rnn.bidirectional else 1]

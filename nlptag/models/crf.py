@@ -227,7 +227,7 @@ def _top(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The k largest scores along dim 1, largest first, and their indices.
 
     For k = 1 (Viterbi) this is ``max``, which of equal scores picks the first, and on the CPU
-    is faster than ``topk`` (Viterbi decoding 1.3-2.3 times as fast,
+    is faster than ``topk`` (Viterbi decoding 1.01-2.39 times as fast,
     ``benchmarks/results/crf_viterbi_max.md``).
 
     Args:

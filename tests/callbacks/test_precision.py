@@ -41,7 +41,12 @@ def test_nlptags_bf16_plugin_clips_like_float32(algorithm, expected):
 
 
 @pytest.mark.skipif(not bf16_lstm_runs(), reason="PyTorch's bf16 LSTM does not run on this CPU")
-def test_a_fit_with_the_cpu_bf16_override_clips_with_fused_adam(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize(
+    "how",
+    [["--config", str(REPO / "configs/overrides/cpu_bf16.yaml")], ["--trainer.precision", "bf16"]],
+    ids=["override", "bf16-alias"],
+)
+def test_a_fit_with_the_cpu_bf16_override_clips_with_fused_adam(tmp_path, capsys, monkeypatch, how):
     from nlptag.cli import main
 
     clipped = []
@@ -56,7 +61,7 @@ def test_a_fit_with_the_cpu_bf16_override_clips_with_fused_adam(tmp_path, capsys
     status = main(
         ["fit", "--config", str(REPO / "configs/base/trainer.yaml")]
         + ["--config", str(REPO / "configs/demo.yaml"), "--trainer.default_root_dir", str(run)]
-        + ["--config", str(REPO / "configs/overrides/cpu_bf16.yaml"), "--trainer.max_epochs", "2"]
+        + [*how, "--trainer.max_epochs", "2"]
     )
     assert status == 0
     err = capsys.readouterr().err
@@ -66,3 +71,26 @@ def test_a_fit_with_the_cpu_bf16_override_clips_with_fused_adam(tmp_path, capsys
     assert state["epoch"] == 1
     weights = [v for v in state["state_dict"].values() if v.is_floating_point()]
     assert weights and all(torch.isfinite(v).all() for v in weights)
+
+
+def test_cpu_autocast_leaves_packed_recurrent_layers_in_float32():
+    """Why bf16 gains nothing at tagging time and for the packed character BiLSTM (README)."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    for cell in (torch.nn.LSTM, torch.nn.GRU):
+        rnn = cell(4, 3, batch_first=True)
+        inputs = torch.randn(2, 5, 4)
+        packed = pack_padded_sequence(inputs, torch.tensor([5, 3]), batch_first=True)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            assert rnn(packed)[0].data.dtype == torch.float32, cell
+
+
+@pytest.mark.skipif(not bf16_lstm_runs(), reason="PyTorch's bf16 LSTM does not run on this CPU")
+def test_cpu_autocast_runs_dense_lstms_in_bf16_and_grus_in_float32():
+    """What bf16 speeds up: the encoder's padded training batches of LSTM taggers; a GRU (the
+    translation model's encoder and decoder) stays float32 even when dense (README)."""
+    expected = {torch.nn.LSTM: torch.bfloat16, torch.nn.GRU: torch.float32}
+    for cell, dtype in expected.items():
+        rnn = cell(4, 3, batch_first=True)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            assert rnn(torch.randn(2, 5, 4))[0].dtype == dtype, cell
