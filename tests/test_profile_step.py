@@ -5,9 +5,9 @@ and removing the instrumentation restores the modules and functions it wrapped."
 from functools import partial
 
 import torch
-import torch.nn.functional as F
 
 from benchmarks import profile_step as ps
+from nlptag.models import dropout as dropout_module
 from nlptag.models import embeddings as embeddings_module
 from nlptag.models import encoders as encoders_module
 from nlptag.models.crf import CRFHead
@@ -86,7 +86,8 @@ def test_removing_the_scopes_restores_everything():
         encoders_module.pack_padded_sequence,
         embeddings_module.pad_packed_sequence,
         torch.unique,
-        F.dropout,
+        dropout_module.dropout,
+        encoders_module.dropout,
         model.network.head.crf.neg_log_likelihood.__func__,
     )
     scopes = ps.instrument(model)
@@ -96,7 +97,8 @@ def test_removing_the_scopes_restores_everything():
         encoders_module.pack_padded_sequence,
         embeddings_module.pad_packed_sequence,
         torch.unique,
-        F.dropout,
+        dropout_module.dropout,
+        encoders_module.dropout,
         model.network.head.crf.neg_log_likelihood.__func__,
     ) == originals
     assert "loss" not in vars(model.network.head)

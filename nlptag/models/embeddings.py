@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from nlptag.models.dropout import Dropout
+from nlptag.models.encoders import run_padded
 from nlptag.text.specials import PAD_ID, UNK_ID
 
 
@@ -47,6 +49,23 @@ def distinct_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     first = torch.full((count,), rows.size(0), dtype=torch.long, device=rows.device)
     first.scatter_reduce_(0, rank, positions, reduce="amin")
     return rows.index_select(0, first), rank
+
+
+def two_buckets(sorted_lengths: torch.Tensor) -> int:
+    """Where to split sequences, shortest first, into two buckets of least padded area.
+
+    Each bucket is padded to its longest sequence; the split minimises the sum of the two
+    buckets' (count x longest) areas.
+
+    Args:
+        sorted_lengths: sequence lengths (B,) long, ascending, B >= 1.
+
+    Returns:
+        The number of sequences in the first bucket, 1 to B (B: a single bucket).
+    """
+    counts = torch.arange(1, sorted_lengths.numel() + 1, device=sorted_lengths.device)
+    area = counts * sorted_lengths + (sorted_lengths.numel() - counts) * sorted_lengths[-1]
+    return int(area.argmin()) + 1
 
 
 class CharCNN(nn.Module):
@@ -119,6 +138,13 @@ class CharCNN(nn.Module):
 class CharBiLSTM(nn.Module):
     """Character BiLSTM; the word's feature is the concatenated final states (Lample et al. 2016).
 
+    Two exact ways to run it, as :class:`~nlptag.models.encoders.RecurrentEncoder` has: while
+    gradients are recorded, the words are split by length into two buckets (where their padded
+    area is least) and each runs padded on the fused dense kernels
+    (:func:`~nlptag.models.encoders.run_padded`), whose forward + backward is faster than the
+    packed one; evaluation, inference, ONNX exports and int8 copies of ``lstm`` run packed
+    (without a backward pass the packed kernels are the faster ones at these sizes).
+
     Args:
         num_chars: character vocabulary size, ``<pad>`` included (given by the word embedder).
         char_dim: size of the character embeddings.
@@ -131,6 +157,9 @@ class CharBiLSTM(nn.Module):
         self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=PAD_ID)
         self.lstm = nn.LSTM(char_dim, hidden_size, batch_first=True, bidirectional=True)
         self.output_size = 2 * hidden_size
+        # the one-direction LSTM that runs each of lstm's directions padded (a plain list: no
+        # submodule, nothing in the state dict)
+        self._layer_rnns = [nn.LSTM(char_dim, hidden_size, batch_first=True)]
 
     def forward(self, chars: torch.Tensor) -> torch.Tensor:
         """Character features of each word.
@@ -147,19 +176,45 @@ class CharBiLSTM(nn.Module):
         if present.numel() == 0:
             return chars.new_zeros(chars.size(0), self.output_size, dtype=torch.float)
         kept = lengths.index_select(0, present)
-        packed = pack_padded_sequence(
-            self.embedding(chars.index_select(0, present)),
-            kept.cpu(),
-            batch_first=True,
-            enforce_sorted=False,
-        )
-        # the final states read from the outputs (forward: last character, backward: first),
-        # not from h_n, which the ONNX exporter cannot take from a packed LSTM
-        outputs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True)  # (B', L', 2 * H)
-        half = self.lstm.hidden_size
-        rows = torch.arange(outputs.size(0), device=chars.device)
-        final = torch.cat([outputs[rows, kept - 1, :half], outputs[:, 0, half:]], dim=-1)
+        spellings = chars.index_select(0, present)
+        learning = torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export()
+        if learning and type(self.lstm) is nn.LSTM:  # not an int8 copy of it
+            final = self._final_states_padded(spellings, kept)
+        else:
+            final = self._final_states_packed(spellings, kept)
         return final.new_zeros(chars.size(0), self.output_size).index_copy(0, present, final)
+
+    def _final_states(self, outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Both directions' final states from the outputs: (B', L', 2 * H) -> (B', 2 * H)."""
+        # read from the outputs (forward: last character, backward: first), not from h_n, which
+        # the ONNX exporter cannot take from a packed LSTM
+        half = self.lstm.hidden_size
+        rows = torch.arange(outputs.size(0), device=outputs.device)
+        return torch.cat([outputs[rows, lengths - 1, :half], outputs[:, 0, half:]], dim=-1)
+
+    def _final_states_packed(self, spellings: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Final states (B', 2 * H) of non-empty spellings (B', L), the LSTM run packed."""
+        packed = pack_padded_sequence(
+            self.embedding(spellings), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        outputs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True)
+        return self._final_states(outputs, lengths)
+
+    def _final_states_padded(self, spellings: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Final states (B', 2 * H) of non-empty spellings (B', L), run padded in two buckets."""
+        sorted_lengths, order = lengths.sort()
+        split = two_buckets(sorted_lengths)
+        finals = []
+        for rows, bucket_lengths in zip(
+            order.tensor_split([split]), sorted_lengths.tensor_split([split])
+        ):
+            if rows.numel() == 0:
+                continue
+            width = int(bucket_lengths[-1])
+            embedded = self.embedding(spellings.index_select(0, rows)[:, :width])
+            outputs = run_padded(self.lstm, self._layer_rnns, embedded, bucket_lengths, False)
+            finals.append(self._final_states(outputs, bucket_lengths))
+        return torch.cat(finals).index_select(0, order.argsort())
 
     def output_bound(self) -> float:
         """The largest magnitude of a feature: 1, as LSTM states never leave [-1, 1].
@@ -217,7 +272,7 @@ class WordEmbedder(nn.Module):
         super().__init__()
         self.word_embedding = nn.Embedding(num_words, word_dim, padding_idx=PAD_ID)
         self.char_features = char_features(num_chars) if char_features is not None else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.word_dropout = word_dropout
         char_size = self.char_features.output_size if self.char_features is not None else 0
         self.output_size = word_dim + char_size

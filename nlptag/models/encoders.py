@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nlptag.models.dropout import Dropout, dropout
 
 Cell = Literal["lstm", "gru", "rnn", "irnn"]
 """A recurrent cell: ``lstm``, ``gru``, ``rnn`` (tanh) or ``irnn`` (ReLU, identity init)."""
@@ -126,7 +127,7 @@ class RecurrentEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.rnn = build_rnn(cell, input_size, hidden_size, num_layers, bidirectional, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.output_size = hidden_size * (2 if bidirectional else 1)
         # one-layer, one-direction RNNs that run ``rnn``'s weights (torch.func.functional_call);
         # a plain list, so they are no submodules and add nothing to the state dict
@@ -156,28 +157,55 @@ class RecurrentEncoder(nn.Module):
 
     def _run_padded(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``rnn`` on the padded batch, layer by layer: (B, T, E) -> (B, T, F), 0 at padding."""
-        rnn = self.rnn
-        reverse = reversal_index(lengths, inputs.size(1)).unsqueeze(2)  # (B, T, 1)
-        layer_input = inputs
-        for layer, layer_rnn in enumerate(self._layer_rnns):
-            directions = []
-            for suffix in ("", "_reverse")[: 2 if rnn.bidirectional else 1]:
-                weights = {
-                    f"{name}_l0": getattr(rnn, f"{name}_l{layer}{suffix}")
-                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-                }
-                if suffix:
-                    flipped = layer_input.gather(1, reverse.expand_as(layer_input))
-                    output = functional_call(layer_rnn, weights, (flipped,))[0]
-                    directions.append(output.gather(1, reverse.expand_as(output)))
-                else:
-                    directions.append(functional_call(layer_rnn, weights, (layer_input,))[0])
-            layer_input = torch.cat(directions, dim=2) if len(directions) > 1 else directions[0]
-            if layer < rnn.num_layers - 1:
-                layer_input = F.dropout(layer_input, rnn.dropout, self.training)
-        steps = torch.arange(inputs.size(1), device=inputs.device)
-        padding = steps.unsqueeze(0) >= lengths.unsqueeze(1)  # (B, T)
-        return layer_input.masked_fill(padding.unsqueeze(2), 0.0)
+        return run_padded(self.rnn, self._layer_rnns, inputs, lengths, self.training)
+
+
+def run_padded(
+    rnn: nn.RNNBase,
+    layer_rnns: list[nn.RNNBase],
+    inputs: torch.Tensor,
+    lengths: torch.Tensor,
+    training: bool,
+) -> torch.Tensor:
+    """A stacked (bi)directional RNN on a padded batch, exactly as packed, on the fused kernels.
+
+    Layer by layer, each direction runs ``rnn``'s weights in a one-layer, one-direction RNN of
+    ``layer_rnns`` (``torch.func.functional_call``); the backward direction reads each sequence
+    reversed in place (:func:`reversal_index`), so padding comes after the real steps in both
+    directions and never reaches them.
+
+    Args:
+        rnn: the ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` whose parameters run, batch first.
+        layer_rnns: one one-layer, one-direction RNN of the same cell per layer of ``rnn``,
+            batch first, each with its layer's input size.
+        inputs: input vectors (B, T, E).
+        lengths: real positions per sequence (B,) long, each >= 1, on the inputs' device.
+        training: apply ``rnn``'s dropout between layers.
+
+    Returns:
+        Outputs (B, T, D * H) of the top layer, both directions at each position; 0 at padding.
+    """
+    reverse = reversal_index(lengths, inputs.size(1)).unsqueeze(2)  # (B, T, 1)
+    layer_input = inputs
+    for layer, layer_rnn in enumerate(layer_rnns):
+        directions = []
+        for suffix in ("", "_reverse")[: 2 if rnn.bidirectional else 1]:
+            weights = {
+                f"{name}_l0": getattr(rnn, f"{name}_l{layer}{suffix}")
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            }
+            if suffix:
+                flipped = layer_input.gather(1, reverse.expand_as(layer_input))
+                output = functional_call(layer_rnn, weights, (flipped,))[0]
+                directions.append(output.gather(1, reverse.expand_as(output)))
+            else:
+                directions.append(functional_call(layer_rnn, weights, (layer_input,))[0])
+        layer_input = torch.cat(directions, dim=2) if len(directions) > 1 else directions[0]
+        if layer < rnn.num_layers - 1:
+            layer_input = dropout(layer_input, rnn.dropout, training)
+    steps = torch.arange(inputs.size(1), device=inputs.device)
+    padding = steps.unsqueeze(0) >= lengths.unsqueeze(1)  # (B, T)
+    return layer_input.masked_fill(padding.unsqueeze(2), 0.0)
 
 
 def rnn_input_bounds(embedder: nn.Module, encoder: RecurrentEncoder) -> dict[str, float]:

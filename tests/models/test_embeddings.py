@@ -1,7 +1,13 @@
 import pytest
 import torch
 
-from nlptag.models.embeddings import CharBiLSTM, CharCNN, WordEmbedder, distinct_rows
+from nlptag.models.embeddings import (
+    CharBiLSTM,
+    CharCNN,
+    WordEmbedder,
+    distinct_rows,
+    two_buckets,
+)
 from nlptag.text.specials import UNK_ID
 
 
@@ -139,3 +145,47 @@ def test_distinct_rows_of_empty_matrices():
     assert distinct.shape == (0, 4) and inverse.shape == (0,)
     distinct, inverse = distinct_rows(torch.zeros(3, 0, dtype=torch.long))
     assert distinct.shape == (1, 0) and inverse.tolist() == [0, 0, 0]
+
+
+def test_char_bilstm_padded_training_run_equals_the_packed_one():
+    """While gradients are recorded the words run padded in two length buckets; their
+    features and gradients equal the packed run's (which evaluation uses)."""
+    torch.manual_seed(0)
+    module = CharBiLSTM(30, char_dim=6, hidden_size=5)
+    lengths = [1, 2, 2, 3, 3, 3, 4, 7, 9, 12, 0, 5]  # one empty word (padding)
+    chars = torch.zeros(len(lengths), 12, dtype=torch.long)
+    for row, length in enumerate(lengths):
+        chars[row, :length] = torch.randint(1, 30, (length,))
+
+    def run(packed: bool):
+        module.zero_grad()
+        if packed:
+            present = chars.ne(0).sum(1).nonzero().squeeze(1)
+            kept = chars[present].ne(0).sum(1)
+            out = torch.zeros(len(lengths), 10).index_copy(
+                0, present, module._final_states_packed(chars[present], kept)
+            )
+        else:
+            out = module(chars)
+        (out * torch.arange(10.0)).sum().backward()
+        return out.detach(), [p.grad.clone() for p in module.parameters()]
+
+    (padded, padded_grads), (packed, packed_grads) = run(False), run(True)
+    torch.testing.assert_close(padded, packed, atol=1e-6, rtol=0)
+    for ours, theirs in zip(padded_grads, packed_grads):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    assert not padded[10].any()
+    with torch.no_grad():  # no gradients: the packed run
+        torch.testing.assert_close(module(chars), packed, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("lengths", [[4], [1, 1, 1], [1, 2, 3, 9], [2, 2, 3, 3, 8, 8, 9]])
+def test_two_buckets_split_where_the_padded_area_is_least(lengths):
+    count = len(lengths)
+
+    def area(split: int) -> int:
+        return split * lengths[split - 1] + (count - split) * lengths[-1]
+
+    split = two_buckets(torch.tensor(lengths))
+    assert 1 <= split <= count
+    assert area(split) == min(area(s) for s in range(1, count + 1))
