@@ -191,6 +191,7 @@ def worker(threads: int, epochs: int, limit: int, out: Path) -> None:
         "train_s": sum(timer.seconds),
         "dev_f1": dev_f1,
         "test_sentences": len(sentences),
+        "encoder_run": predictor.network.encoder.inference_run,
         **rates,
     }
     print(RESULT + json.dumps(result), flush=True)
@@ -198,23 +199,22 @@ def worker(threads: int, epochs: int, limit: int, out: Path) -> None:
 
 def word_lstm_alone(network, sentences: list[list[str]], batch_size: int) -> float:
     """Seconds the tagger's word BiLSTM alone takes over the sentences, in the predictor's
-    length-sorted batches, packed as the encoder packs them: the ceiling of tagging speed."""
+    length-sorted batches, run as the predictor's encoder runs them (packed or padded, its
+    ``inference_run``): the ceiling of tagging speed."""
     import torch
-    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
     from nlptag.inference.predictors import length_sorted_batches
 
-    rnn = network.encoder.rnn
+    encoder = network.encoder
     lengths = [len(s) for s in sentences]
     inputs = []
     for indices in length_sorted_batches(lengths, batch_size):
         size = torch.tensor([lengths[i] for i in indices])
-        inputs.append((torch.randn(len(indices), int(size.max()), rnn.input_size), size))
+        inputs.append((torch.randn(len(indices), int(size.max()), encoder.rnn.input_size), size))
     start = time.perf_counter()
     with torch.inference_mode():
         for x, size in inputs:
-            packed = pack_padded_sequence(x, size, batch_first=True, enforce_sorted=False)
-            pad_packed_sequence(rnn(packed)[0], batch_first=True)
+            encoder(x, size)
     return time.perf_counter() - start
 
 
@@ -232,7 +232,9 @@ def table(rows: list[dict], args: argparse.Namespace) -> str:
         "ceiling rows time nlptag's word BiLSTM alone on the same batches: their ratio is the "
         "most any tagger running that kernel could reach over flair. The int8 rows tag with "
         "nlptag's int8 bundle of the same checkpoint (flair has no int8 mode), against "
-        "flair's float32 tagging.",
+        "flair's float32 tagging. nlptag.load timed its float32 encoder's two runs and chose "
+        + ", ".join(f"{r['nlptag']['encoder_run']} at {r['threads']} thread(s)" for r in rows)
+        + " (RecurrentEncoder.inference_run).",
         "",
         "| threads | what | flair | nlptag | nlptag / flair |",
         "| ---: | --- | ---: | ---: | ---: |",

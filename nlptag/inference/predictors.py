@@ -30,6 +30,7 @@ from torch import nn
 from nlptag.errors import NlptagError
 from nlptag.inference.build import build
 from nlptag.inference.bundle import Bundle, open_bundle
+from nlptag.models.encoders import FUSED_RNNS, RecurrentEncoder, fastest_inference_run
 from nlptag.models.search import Search
 from nlptag.text.encoding import (
     collate_classification,
@@ -46,6 +47,8 @@ from nlptag.text.tokenize import tokenize
 from nlptag.text.vocabulary import Vocabulary
 
 Backend = Literal["torch", "onnx"]
+EncoderRun = Literal["fastest", "packed", "padded"]
+"""How :func:`load` sets its encoders' ``inference_run``: ``fastest`` times both once."""
 Sentence = str | Sequence[str]
 """A sentence or text: a string (split into tokens as the task does) or a list of tokens."""
 
@@ -378,7 +381,12 @@ def onnx_session(path: Path, threads: int | None = None) -> Any:
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def load(path: str | Path, backend: Backend = "torch", threads: int | None = None) -> Predictor:
+def load(
+    path: str | Path,
+    backend: Backend = "torch",
+    threads: int | None = None,
+    encoder_run: EncoderRun = "fastest",
+) -> Predictor:
     """The predictor of a bundle directory (or of a ``.ckpt`` checkpoint, converted in memory).
 
     Args:
@@ -386,7 +394,16 @@ def load(path: str | Path, backend: Backend = "torch", threads: int | None = Non
         backend: ``torch``, or ``onnx`` to run the network with onnxruntime (bundles exported
             with ``--onnx``; taggers and classifiers). An int8 bundle runs quantized in torch.
         threads: onnxruntime intra-op threads (default: ``torch.get_num_threads()``).
+        encoder_run: how the float32 recurrent encoders run batches with little padding in
+            torch (see :class:`~nlptag.models.encoders.RecurrentEncoder`): ``packed``,
+            ``padded`` (the fused dense kernels), or ``fastest``, the faster of the two on this
+            CPU at the current torch thread count, timed once here (tens of milliseconds).
+            Both give the same outputs up to float rounding.
     """
+    if encoder_run not in ("fastest", "packed", "padded"):
+        raise NlptagError(
+            f"unknown encoder_run {encoder_run!r}; expected fastest, packed or padded"
+        )
     bundle = open_bundle(path)
     predictor = predictor_class(bundle)
     session = None
@@ -396,4 +413,10 @@ def load(path: str | Path, backend: Backend = "torch", threads: int | None = Non
         session = onnx_session(bundle.onnx, threads)
     elif backend != "torch":
         raise NlptagError(f"unknown backend {backend!r}; expected torch or onnx")
-    return predictor(bundle, bundle.build_network(), session)
+    network = bundle.build_network()
+    if session is None:
+        for encoder in network.modules():
+            if isinstance(encoder, RecurrentEncoder) and type(encoder.rnn) in FUSED_RNNS:
+                run = fastest_inference_run(encoder) if encoder_run == "fastest" else encoder_run
+                encoder.inference_run = run
+    return predictor(bundle, network, session)

@@ -5,6 +5,7 @@ Shape letters as in :mod:`nlptag.models`.
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import Literal
 
 import torch
@@ -67,6 +68,13 @@ def build_rnn(
     raise ValueError(f"unknown cell {cell!r}; expected one of lstm, gru, rnn, irnn")
 
 
+FUSED_RNNS = (nn.LSTM, nn.GRU, nn.RNN)
+"""PyTorch's fused recurrent modules, which run on both packed and padded batches."""
+
+InferenceRun = Literal["packed", "padded"]
+"""How a :class:`RecurrentEncoder` runs a batch with little padding when no gradients are
+recorded."""
+
 MAX_PADDING = 0.25
 """The largest share of padding in a batch's (B, T) grid at which the encoder runs its RNN on
 the padded batch (see :class:`RecurrentEncoder`) rather than packed."""
@@ -97,14 +105,16 @@ class RecurrentEncoder(nn.Module):
 
     Two exact ways to run it, chosen per batch: while gradients are recorded, a batch with
     little padding (at most ``MAX_PADDING`` of its B x T grid, as length-bucketed batches have)
-    runs padded, layer by layer, on the fused dense kernels, whose forward + backward on a CPU
-    is 1.27-1.51 times faster than the packed one (``benchmarks/kernel_choices``); the
-    backward direction reads each sequence reversed in place, so padding comes after the real
-    steps in both directions and never reaches them. Everything else runs packed: other
-    batches, evaluation and inference (without a backward pass the packed kernels are as fast
-    or faster, 1.5 times as fast at batch 256), ONNX exports and int8 copies of ``rnn``. Both
-    give the outputs of the same ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` (``rnn``), whose
-    parameters are the encoder's.
+    runs padded, layer by layer, on the fused dense kernels (:func:`run_padded`), whose
+    forward + backward on a CPU is 1.27-2.15 times faster than the packed one
+    (``benchmarks/kernel_choices``); the backward direction reads each sequence reversed in
+    place, so padding comes after the real steps in both directions and never reaches them.
+    Without gradients such a batch runs padded only when ``inference_run`` is ``"padded"``:
+    which is faster there depends on the CPU (packed 1.5 times as fast at batch 256 on one
+    AMD EPYC, padded 1.26-1.59 times as fast on another), so predictors time both once
+    (:func:`fastest_inference_run`). Everything else runs packed: other batches, ONNX exports
+    and int8 copies of ``rnn``. Both give the outputs of the same ``nn.LSTM`` / ``nn.GRU`` /
+    ``nn.RNN`` (``rnn``), whose parameters are the encoder's.
 
     Args:
         input_size: size E of each input vector (given by the network).
@@ -133,6 +143,7 @@ class RecurrentEncoder(nn.Module):
         # a plain list, so they are no submodules and add nothing to the state dict
         layer_inputs = [input_size] + [self.output_size] * (num_layers - 1)
         self._layer_rnns = [build_rnn(cell, size, hidden_size) for size in layer_inputs]
+        self.inference_run: InferenceRun = "packed"
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Encode padded sequences.
@@ -146,9 +157,9 @@ class RecurrentEncoder(nn.Module):
         """
         batch, time = inputs.shape[:2]
         padding = 1.0 - float(lengths.sum()) / (batch * time)
-        fused = type(self.rnn) in (nn.LSTM, nn.GRU, nn.RNN)  # not an int8 copy of it
-        learning = torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export()
-        if learning and fused and padding <= MAX_PADDING:
+        fused = type(self.rnn) in FUSED_RNNS  # not an int8 copy of it
+        padded = torch.is_grad_enabled() or self.inference_run == "padded"
+        if padded and fused and padding <= MAX_PADDING and not torch.onnx.is_in_onnx_export():
             return self.dropout(self._run_padded(inputs, lengths.to(inputs.device)))
         packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
         outputs, _ = self.rnn(packed)
@@ -206,6 +217,43 @@ def run_padded(
     steps = torch.arange(inputs.size(1), device=inputs.device)
     padding = steps.unsqueeze(0) >= lengths.unsqueeze(1)  # (B, T)
     return layer_input.masked_fill(padding.unsqueeze(2), 0.0)
+
+
+@torch.no_grad()
+def fastest_inference_run(
+    encoder: RecurrentEncoder, batch: int = 32, time: int = 24, repeats: int = 3
+) -> InferenceRun:
+    """Which way the encoder runs a batch faster without gradients on this CPU, timed now.
+
+    Both ways run, alternately, ``repeats`` times on a random (B, T, E) batch of lengths
+    ``T - B // 4`` to ``T`` (a length-sorted batch of sentences; the global random state is
+    left alone), at the current torch thread count; the faster of their fastest times wins.
+
+    Args:
+        encoder: the encoder, with a fused (not int8) ``rnn``.
+        batch: the batch size B.
+        time: the longest sentence T.
+        repeats: timings of each way.
+
+    Returns:
+        ``"packed"`` or ``"padded"``.
+    """
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(batch, time, encoder.rnn.input_size, generator=generator)
+    lengths = torch.linspace(time, time - batch // 4, batch).round().long().clamp(min=1)
+    saved, timings = encoder.inference_run, {"packed": [], "padded": []}
+    try:
+        with torch.random.fork_rng(devices=[]):  # dropout, in training mode, draws
+            for round_ in range(repeats + 1):  # round 0 warms both up and is not counted
+                for run, times in timings.items():
+                    encoder.inference_run = run
+                    start = perf_counter()
+                    encoder(inputs, lengths)
+                    if round_:
+                        times.append(perf_counter() - start)
+    finally:
+        encoder.inference_run = saved
+    return "padded" if min(timings["padded"]) < min(timings["packed"]) else "packed"
 
 
 def rnn_input_bounds(embedder: nn.Module, encoder: RecurrentEncoder) -> dict[str, float]:

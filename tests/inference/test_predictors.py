@@ -50,6 +50,22 @@ def test_tag_results_do_not_depend_on_batch_size_or_order(ner):
     assert [r["tokens"] for r in reference] == [s.split() if isinstance(s, str) else s for s in NER]
 
 
+def test_packed_and_padded_encoder_runs_predict_the_same(tiny_checkpoints):
+    """``encoder_run`` only chooses kernels: tags equal, confidences equal up to rounding."""
+    checkpoint = tiny_checkpoints("ner")["checkpoint"]
+    packed = nlptag.load(checkpoint, encoder_run="packed")
+    padded = nlptag.load(checkpoint, encoder_run="padded")
+    assert packed.network.encoder.inference_run == "packed"
+    assert padded.network.encoder.inference_run == "padded"
+    assert nlptag.load(checkpoint).network.encoder.inference_run in ("packed", "padded")
+    ours, theirs = padded.predict(NER, batch_size=4), packed.predict(NER, batch_size=4)
+    assert [r["tags"] for r in ours] == [r["tags"] for r in theirs]
+    for a, b in zip(ours, theirs):
+        assert a["confidences"] == pytest.approx(b["confidences"], abs=1e-6)
+    with pytest.raises(NlptagError, match="^unknown encoder_run 'dense'; expected fastest, "):
+        nlptag.load(checkpoint, encoder_run="dense")
+
+
 def test_entities_are_the_spans_of_the_tags_with_the_mean_confidence(ner):
     from nlptag.text.schemes import extract_chunks
 

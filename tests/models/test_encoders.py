@@ -90,11 +90,43 @@ def test_the_padded_run_is_for_training_batches_with_little_padding(monkeypatch)
     inputs = torch.randn(4, 8, 3)
     encoder(inputs, torch.tensor([8, 8, 8, 2]))  # 6 of 32 padding (19%)
     encoder(inputs, torch.tensor([8, 8, 2, 2]))  # 12 of 32 padding (38%): packed
-    with torch.no_grad():  # evaluation and inference: packed, which is faster without backward
+    with torch.no_grad():  # evaluation and inference: packed unless inference_run says padded
         encoder(inputs, torch.tensor([8, 8, 8, 2]))
     with torch.inference_mode():
         encoder(inputs, torch.tensor([8, 8, 8, 2]))
     assert used == ["padded"]
+    encoder.inference_run = "padded"
+    with torch.inference_mode():
+        encoder(inputs, torch.tensor([8, 8, 8, 2]))
+        encoder(inputs, torch.tensor([8, 8, 2, 2]))  # too much padding: packed all the same
+    assert used == ["padded", "padded"]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_padded_inference_equals_packed(cell):
+    torch.manual_seed(0)
+    encoder = RecurrentEncoder(5, cell, 6, num_layers=2).eval()
+    inputs, lengths = torch.randn(4, 9, 5), torch.tensor([9, 9, 8, 7])
+    with torch.inference_mode():
+        packed = encoder(inputs, lengths)
+        encoder.inference_run = "padded"
+        padded = encoder(inputs, lengths)
+    torch.testing.assert_close(padded, packed, rtol=0, atol=1e-6)
+    assert not padded[3, 7:].any()
+
+
+def test_fastest_inference_run_times_both_and_leaves_the_encoder_and_rng_alone(monkeypatch):
+    encoder = RecurrentEncoder(5, "lstm", 6, num_layers=1)  # in training mode: dropout draws
+    runs = []
+    original = encoder.forward
+    monkeypatch.setattr(
+        encoder, "forward", lambda x, n: runs.append(encoder.inference_run) or original(x, n)
+    )
+    state = torch.random.get_rng_state()
+    assert encoders.fastest_inference_run(encoder, repeats=2) in ("packed", "padded")
+    assert runs == ["packed", "padded"] * 3  # a warm-up round, then two timed ones
+    assert encoder.inference_run == "packed"
+    assert torch.equal(torch.random.get_rng_state(), state)
 
 
 def test_state_dict_is_the_rnn_s_alone():
