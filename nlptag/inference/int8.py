@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from nlptag.errors import NlptagError
+from nlptag.models.encoders import reversal_rows, reverse_sequences
 
 SATURATING = 20.0
 """A gate pre-activation far enough from 0 that float32 sigmoid and tanh give exactly 0 or +-1."""
@@ -98,8 +99,10 @@ def _widened(rnn: nn.LSTM | nn.GRU, layer: int, suffix: str) -> nn.LSTM | nn.GRU
 
 
 class FixedRangeInt8RNN(nn.Module):
-    """An ``nn.LSTM`` or ``nn.GRU`` (batch first) run in int8 with fixed activation ranges, for
-    packed inputs: a sentence's outputs are the same in any batch (see the module docstring).
+    """An ``nn.LSTM`` or ``nn.GRU`` (batch first) run in int8 with fixed activation ranges, on
+    packed inputs (``forward``) or padded ones (``run_padded``, which
+    :class:`~nlptag.models.encoders.RecurrentEncoder` calls when its ``inference_run`` is
+    ``"padded"``): a sentence's outputs are the same in any batch (see the module docstring).
 
     Args:
         rnn: the float RNN; its weights are copied, it is not changed.
@@ -116,6 +119,7 @@ class FixedRangeInt8RNN(nn.Module):
             raise ValueError(f"int8 with fixed ranges needs a batch-first LSTM or GRU, got {rnn}")
         if not (0.0 < input_bound < float("inf")):
             raise ValueError(f"int8 input bound must be positive and finite, got {input_bound}")
+        self.input_size = rnn.input_size
         self.hidden_size = rnn.hidden_size  # read by CharBiLSTM
         self.bidirectional = rnn.bidirectional
         self.bounds = [float(input_bound)] + [1.0] * (rnn.num_layers - 1)
@@ -161,6 +165,38 @@ class FixedRangeInt8RNN(nn.Module):
                 outputs.append(backward.index_select(0, reverse))
             data = torch.cat(outputs, dim=1) if len(outputs) > 1 else outputs[0]
         return packed._replace(data=data), None
+
+    def run_padded(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Run every layer and direction on a padded batch, with the fused int8 kernels.
+
+        Every row starts at step 0, so at each step all rows have run the same number of steps
+        and the ranges stay fixed; the backward direction reads each sequence reversed in place
+        (:func:`~nlptag.models.encoders.reverse_sequences`), so padding comes after the real steps
+        in both directions and never reaches them.
+
+        Args:
+            inputs: input vectors (B, T, E), 0 at padding.
+            lengths: real positions per sequence (B,) long, each >= 1.
+
+        Returns:
+            The top layer's outputs (B, T, D * H), 0 at padding.
+        """
+        batch, time = inputs.shape[:2]
+        reverse = None
+        if self.bidirectional:
+            reverse = reversal_rows(lengths, time)
+        hidden, data = self.hidden_size, inputs
+        for bound, directions in zip(self.bounds, self.layers):
+            edges = data.new_tensor([bound, -bound]).expand(batch, time, 2)
+            wide = torch.cat([data.clamp(-bound, bound), edges], dim=2)  # (B, T, E + 2)
+            outputs = [directions[0](wide)[0][..., :hidden]]
+            if reverse is not None:
+                flipped = reverse_sequences(wide, reverse)
+                backward = directions[1](flipped)[0][..., :hidden]
+                outputs.append(reverse_sequences(backward.contiguous(), reverse))
+            data = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
+        padding = torch.arange(time, device=inputs.device).unsqueeze(0) >= lengths.unsqueeze(1)
+        return data.masked_fill(padding.unsqueeze(2), 0.0)
 
 
 def quantize_int8(network: nn.Module, where: str = "<memory>") -> nn.Module:

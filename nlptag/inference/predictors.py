@@ -394,8 +394,9 @@ def load(
         backend: ``torch``, or ``onnx`` to run the network with onnxruntime (bundles exported
             with ``--onnx``; taggers and classifiers). An int8 bundle runs quantized in torch.
         threads: onnxruntime intra-op threads (default: ``torch.get_num_threads()``).
-        encoder_run: how the float32 recurrent encoders run batches with little padding in
-            torch (see :class:`~nlptag.models.encoders.RecurrentEncoder`): ``packed``,
+        encoder_run: how the recurrent encoders (float32, or int8 with fixed ranges) run
+            batches with little padding in torch (see
+            :class:`~nlptag.models.encoders.RecurrentEncoder`): ``packed``,
             ``padded`` (the fused dense kernels), or ``fastest``, the faster of the two on this
             CPU at the current torch thread count, timed once here (tens of milliseconds).
             Both give the same outputs up to float rounding.
@@ -415,8 +416,9 @@ def load(
         raise NlptagError(f"unknown backend {backend!r}; expected torch or onnx")
     network = bundle.build_network()
     if session is None:
-        for encoder in network.modules():
-            if isinstance(encoder, RecurrentEncoder) and type(encoder.rnn) in FUSED_RNNS:
+        encoders = [m for m in network.modules() if isinstance(m, RecurrentEncoder)]
+        for encoder in encoders:
+            if type(encoder.rnn) in FUSED_RNNS or hasattr(encoder.rnn, "run_padded"):
                 run = fastest_inference_run(encoder) if encoder_run == "fastest" else encoder_run
                 encoder.inference_run = run
     return predictor(bundle, network, session)

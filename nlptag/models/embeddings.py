@@ -9,10 +9,11 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlptag.models.dropout import Dropout
-from nlptag.models.encoders import run_padded
+from nlptag.models.encoders import direction_weights, reversal_rows, reverse_sequences
 from nlptag.text.specials import PAD_ID, UNK_ID
 
 
@@ -140,9 +141,9 @@ class CharBiLSTM(nn.Module):
 
     Two exact ways to run it, as :class:`~nlptag.models.encoders.RecurrentEncoder` has: while
     gradients are recorded, the words are split by length into two buckets (where their padded
-    area is least) and each runs padded on the fused dense kernels
-    (:func:`~nlptag.models.encoders.run_padded`), whose forward + backward is faster than the
-    packed one; evaluation, inference, ONNX exports and int8 copies of ``lstm`` run packed
+    area is least) and each runs padded on the fused dense kernels, one direction at a time
+    (the backward one on the words reversed in place), whose forward + backward is faster than
+    the packed one; evaluation, inference, ONNX exports and int8 copies of ``lstm`` run packed
     (without a backward pass the packed kernels are the faster ones at these sizes).
 
     Args:
@@ -204,6 +205,11 @@ class CharBiLSTM(nn.Module):
         """Final states (B', 2 * H) of non-empty spellings (B', L), run padded in two buckets."""
         sorted_lengths, order = lengths.sort()
         split = two_buckets(sorted_lengths)
+        layer_rnn, half = self._layer_rnns[0], self.lstm.hidden_size
+        forward, backward = (
+            direction_weights(self.lstm),
+            direction_weights(self.lstm, 0, "_reverse"),
+        )
         finals = []
         for rows, bucket_lengths in zip(
             order.tensor_split([split]), sorted_lengths.tensor_split([split])
@@ -211,9 +217,16 @@ class CharBiLSTM(nn.Module):
             if rows.numel() == 0:
                 continue
             width = int(bucket_lengths[-1])
-            embedded = self.embedding(spellings.index_select(0, rows)[:, :width])
-            outputs = run_padded(self.lstm, self._layer_rnns, embedded, bucket_lengths, False)
-            finals.append(self._final_states(outputs, bucket_lengths))
+            embedded = self.embedding(spellings.index_select(0, rows)[:, :width])  # (B', L', E)
+            flipped = reverse_sequences(embedded, reversal_rows(bucket_lengths, width))
+            # each direction's final state is its output at the word's last character (the
+            # backward one reads the word reversed), which padding, coming after, never reaches
+            last = torch.arange(rows.numel(), device=rows.device) * width + bucket_lengths - 1
+            states = [
+                functional_call(layer_rnn, weights, (inputs,))[0].reshape(-1, half)
+                for weights, inputs in ((forward, embedded), (backward, flipped))
+            ]
+            finals.append(torch.cat([state.index_select(0, last) for state in states], dim=1))
         return torch.cat(finals).index_select(0, order.argsort())
 
     def output_bound(self) -> float:

@@ -185,7 +185,12 @@ def test_int8_bundle_records_and_reapplies_quantization(bundles, tmp_path):
         len(encoder.bounds) - 1
     )
     assert type(predictor.network.head.projection) is torch.nn.Linear  # the small head: float
-    assert nlptag.load(bundle, encoder_run="padded").network.encoder.inference_run == "packed"
+    padded = nlptag.load(bundle, encoder_run="padded")  # int8 runs padded too
+    assert padded.network.encoder.inference_run == "padded"
+    for size in (1, 32):
+        assert [r["tags"] for r in padded.predict(INPUTS["tagging"], batch_size=size)] == [
+            r["tags"] for r in predictor.predict(INPUTS["tagging"], batch_size=1)
+        ]
     # the tags of a sentence do not depend on the sentences batched with it
     one = predictor.predict(INPUTS["tagging"], batch_size=1)
     assert [r["tags"] for r in predictor.predict(INPUTS["tagging"], batch_size=32)] == [

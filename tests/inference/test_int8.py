@@ -112,6 +112,29 @@ def test_a_sequence_gives_the_same_numbers_in_any_batch(cell, layers, bidirectio
     )
 
 
+@pytest.mark.parametrize(
+    "cell, layers, bidirectional",
+    [(nn.LSTM, 1, True), (nn.LSTM, 2, True), (nn.LSTM, 2, False), (nn.GRU, 2, True)],
+)
+def test_the_padded_run_is_batch_independent_too_and_equals_the_packed_one(
+    cell, layers, bidirectional
+):
+    torch.manual_seed(2)
+    rnn = cell(8, 16, layers, batch_first=True, bidirectional=bidirectional).eval()
+    inputs, lengths = torch.randn(11, 9, 8), torch.tensor([9, 3, 1, 9, 5, 7, 2, 9, 4, 6, 8])
+    inputs[3] *= 4
+    steps = torch.arange(9)
+    inputs = inputs.masked_fill((steps >= lengths.unsqueeze(1)).unsqueeze(2), 0.0)  # as encoded
+    fixed = FixedRangeInt8RNN(rnn, float(inputs.abs().max()))
+    with torch.inference_mode():
+        together = fixed.run_padded(inputs, lengths)
+        for row in range(11):
+            alone = fixed.run_padded(inputs[row : row + 1, : lengths[row]], lengths[row : row + 1])
+            assert torch.equal(together[row, : lengths[row]], alone[0])
+        assert not together[1, 3:].any()  # padding
+    torch.testing.assert_close(together, run(fixed, inputs, lengths), rtol=0, atol=1e-6)
+
+
 def test_inputs_beyond_the_bound_are_clipped_to_it():
     torch.manual_seed(3)
     rnn = nn.LSTM(4, 6, batch_first=True).eval()
