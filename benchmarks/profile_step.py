@@ -47,8 +47,8 @@ from nlptag.files import write_text_atomically
 from nlptag.models import dropout as dropout_module
 from nlptag.models import embeddings as embeddings_module
 from nlptag.models import encoders as encoders_module
-from nlptag.models.embeddings import CharBiLSTM, CharCNN, two_buckets
-from nlptag.models.encoders import MAX_PADDING
+from nlptag.models.embeddings import CharBiLSTM, CharCNN
+from nlptag.models.encoders import MAX_PADDING, two_buckets
 
 TASKS = {
     "pos": ("POS", "configs/pos/ud_ewt.yaml"),

@@ -13,7 +13,12 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlptag.models.dropout import Dropout
-from nlptag.models.encoders import direction_weights, reversal_rows, reverse_sequences
+from nlptag.models.encoders import (
+    direction_weights,
+    reversal_rows,
+    reverse_sequences,
+    two_buckets,
+)
 from nlptag.text.specials import PAD_ID, UNK_ID
 
 
@@ -50,23 +55,6 @@ def distinct_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     first = torch.full((count,), rows.size(0), dtype=torch.long, device=rows.device)
     first.scatter_reduce_(0, rank, positions, reduce="amin")
     return rows.index_select(0, first), rank
-
-
-def two_buckets(sorted_lengths: torch.Tensor) -> int:
-    """Where to split sequences, shortest first, into two buckets of least padded area.
-
-    Each bucket is padded to its longest sequence; the split minimises the sum of the two
-    buckets' (count x longest) areas.
-
-    Args:
-        sorted_lengths: sequence lengths (B,) long, ascending, B >= 1.
-
-    Returns:
-        The number of sequences in the first bucket, 1 to B (B: a single bucket).
-    """
-    counts = torch.arange(1, sorted_lengths.numel() + 1, device=sorted_lengths.device)
-    area = counts * sorted_lengths + (sorted_lengths.numel() - counts) * sorted_lengths[-1]
-    return int(area.argmin()) + 1
 
 
 class CharCNN(nn.Module):

@@ -80,6 +80,23 @@ MAX_PADDING = 0.25
 the padded batch (see :class:`RecurrentEncoder`) rather than packed."""
 
 
+def two_buckets(sorted_lengths: torch.Tensor) -> int:
+    """Where to split sequences, shortest first, into two buckets of least padded area.
+
+    Each bucket is padded to its longest sequence; the split minimises the sum of the two
+    buckets' (count x longest) areas.
+
+    Args:
+        sorted_lengths: sequence lengths (B,) long, ascending, B >= 1.
+
+    Returns:
+        The number of sequences in the first bucket, 1 to B (B: a single bucket).
+    """
+    counts = torch.arange(1, sorted_lengths.numel() + 1, device=sorted_lengths.device)
+    area = counts * sorted_lengths + (sorted_lengths.numel() - counts) * sorted_lengths[-1]
+    return int(area.argmin()) + 1
+
+
 def reversal_index(lengths: torch.Tensor, time: int) -> torch.Tensor:
     """The index that reverses each padded sequence in place.
 
@@ -196,12 +213,43 @@ class RecurrentEncoder(nn.Module):
             padded = fused
         else:  # a fused RNN, or an int8 copy with a padded run of its own
             padded = self.inference_run == "padded" and (fused or hasattr(self.rnn, "run_padded"))
-        if padded and padding <= MAX_PADDING and not torch.onnx.is_in_onnx_export():
-            return self.dropout(self._run_padded(inputs, lengths.to(inputs.device)))
+        if padded and not torch.onnx.is_in_onnx_export():
+            if padding <= MAX_PADDING:
+                return self.dropout(self._run_padded(inputs, lengths.to(inputs.device)))
+            if not torch.is_grad_enabled():
+                return self._run_in_two_buckets(inputs, lengths)
+        return self.dropout(self._run_packed(inputs, lengths))
+
+    def _run_packed(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``rnn`` on the batch packed: (B, T, E) -> (B, T, F), 0 at padding."""
         packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        outputs, _ = self.rnn(packed)
-        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=time)
-        return self.dropout(outputs)
+        outputs, _ = pad_packed_sequence(
+            self.rnn(packed)[0], batch_first=True, total_length=inputs.size(1)
+        )
+        return outputs
+
+    def _run_in_two_buckets(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Inference on a batch with much padding: (B, T, E) -> (B, T, F), 0 at padding.
+
+        The sequences are split by length into two buckets (:func:`two_buckets`); each runs
+        padded if it has little padding, else packed.
+        """
+        sorted_lengths, order = lengths.sort()
+        split = two_buckets(sorted_lengths)
+        if split == lengths.numel():  # one bucket is best: no padded run pays
+            return self._run_packed(inputs, lengths)
+        outputs = inputs.new_zeros(*inputs.shape[:2], self.output_size)
+        for rows, bucket_lengths in zip(
+            order.tensor_split([split]), sorted_lengths.tensor_split([split])
+        ):
+            width = int(bucket_lengths[-1])
+            bucket = inputs.index_select(0, rows.to(inputs.device))[:, :width]
+            if 1.0 - float(bucket_lengths.sum()) / (rows.numel() * width) <= MAX_PADDING:
+                run = self._run_padded(bucket, bucket_lengths.to(inputs.device))
+            else:
+                run = self._run_packed(bucket, bucket_lengths)
+            outputs[rows.to(inputs.device), :width] = run
+        return outputs
 
     def _run_padded(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``rnn`` on the padded batch: (B, T, E) -> (B, T, F), 0 at padding.

@@ -6,8 +6,8 @@ from nlptag.models.embeddings import (
     CharCNN,
     WordEmbedder,
     distinct_rows,
-    two_buckets,
 )
+from nlptag.models.encoders import two_buckets
 from nlptag.text.specials import UNK_ID
 
 

@@ -98,8 +98,7 @@ def test_the_padded_run_is_for_training_batches_with_little_padding(monkeypatch)
     encoder.inference_run = "padded"
     with torch.inference_mode():
         encoder(inputs, torch.tensor([8, 8, 8, 2]))
-        encoder(inputs, torch.tensor([8, 8, 2, 2]))  # too much padding: packed all the same
-    assert used == ["padded", "padded"]
+    assert used == ["padded", "padded"]  # (much padding: two buckets, tested below)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -137,3 +136,20 @@ def test_state_dict_is_the_rnn_s_alone():
 def test_reversal_index_reverses_each_sequence_in_place():
     index = encoders.reversal_index(torch.tensor([3, 1, 4]), 4)
     assert index.tolist() == [[2, 1, 0, 3], [0, 1, 2, 3], [3, 2, 1, 0]]
+
+
+@pytest.mark.parametrize("run", ["packed", "padded"])
+def test_inference_on_a_batch_with_much_padding_runs_in_two_buckets_and_equals_packed(run):
+    torch.manual_seed(0)
+    encoder = RecurrentEncoder(5, "lstm", 6, num_layers=2).eval()
+    lengths = torch.tensor([20, 19, 18, 5, 4, 4, 3, 2])  # 43% of the grid is padding
+    inputs = torch.randn(8, 20, 5)
+    inputs = inputs.masked_fill((torch.arange(20) >= lengths.unsqueeze(1)).unsqueeze(2), 0.0)
+    with torch.inference_mode():
+        reference = encoder._run_packed(inputs, lengths)
+        encoder.inference_run = run
+        outputs = encoder(inputs, lengths)
+    torch.testing.assert_close(outputs, reference, rtol=0, atol=1e-6)
+    assert not outputs[7, 2:].any()
+    if run == "padded":  # the split: the three long sentences, then the five short ones
+        assert encoders.two_buckets(lengths.sort().values) == 5
