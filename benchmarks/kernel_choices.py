@@ -1,6 +1,7 @@
 """The two kernel choices behind the training speed-up, measured: the encoder's padded run
 against its packed run (training: forward + backward on real length-bucketed batches;
-inference: forward on the predictor's length-sorted batches of UD EWT test), and Adam's fused
+inference: forward on the predictor's length-sorted batches of UD EWT test, for the encoder and
+the character BiLSTM, each with its ``inference_run`` set to either), and Adam's fused
 update against its default (foreach) one on a tagger's parameters.
 
 CPU seconds of this process on one thread, best of 3 passes after a warm-up pass.
@@ -75,29 +76,56 @@ def training_rows(batches: int) -> list[str]:
 
 def forward(run, batches: list) -> None:
     with torch.no_grad():
-        for x, size in batches:
-            run(x, size)
+        for arguments in batches:
+            run(*arguments)
+
+
+def with_run(module, run: str):
+    """``module``'s forward with its ``inference_run`` set to ``run`` for the call."""
+
+    def call(*arguments):
+        saved, module.inference_run = module.inference_run, run
+        try:
+            return module(*arguments)
+        finally:
+            module.inference_run = saved
+
+    return call
 
 
 def inference_rows(test_file: Path) -> list[str]:
     model, _ = from_config("configs/base/trainer.yaml", "--config", CONFIGS[next(iter(CONFIGS))])
     encoder = model.network.encoder.eval()
-    lengths = [len(example["tokens"]) for example in read_conllu(test_file)]
+    chars = model.network.embedder.char_features.eval()
+    sentences = [example["tokens"] for example in read_conllu(test_file)]
+    lengths = [len(tokens) for tokens in sentences]
+    generator = torch.Generator().manual_seed(0)
     rows = []
     for batch_size in (32, 256):
-        batches = []
+        batches, spellings = [], []
         for indices in length_sorted_batches(lengths, batch_size):
             size = torch.tensor([lengths[i] for i in indices])
             batches.append(
                 (torch.randn(len(indices), int(size.max()), encoder.rnn.input_size), size)
             )
-
-        packed = best_of_3(forward, encoder, batches)
-        padded = best_of_3(forward, encoder._run_padded, batches)
-        rows.append(
-            f"| inference, POS encoder, UD EWT test in sorted batches of {batch_size} "
-            f"| {1000 * packed:,.0f} | {1000 * padded:,.0f} | {packed / padded:.2f} |"
-        )
+            # the batch's distinct words, as random characters of their lengths (cut at 30)
+            words = {token[:30] for i in indices for token in sentences[i]}
+            spelled = torch.zeros(len(words), max(len(w) for w in words), dtype=torch.long)
+            for row, word in enumerate(words):
+                spelled[row, : len(word)] = torch.randint(
+                    1, chars.embedding.num_embeddings, (len(word),), generator=generator
+                )
+            spellings.append((spelled,))
+        for what, module, inputs in (
+            ("POS encoder, UD EWT test", encoder, batches),
+            ("POS char BiLSTM, each batch's distinct words of UD EWT test,", chars, spellings),
+        ):
+            packed = best_of_3(forward, with_run(module, "packed"), inputs)
+            padded = best_of_3(forward, with_run(module, "padded"), inputs)
+            rows.append(
+                f"| inference, {what} in sorted batches of {batch_size} "
+                f"| {1000 * packed:,.0f} | {1000 * padded:,.0f} | {packed / padded:.2f} |"
+            )
     return rows
 
 

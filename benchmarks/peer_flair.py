@@ -232,9 +232,9 @@ def table(rows: list[dict], args: argparse.Namespace) -> str:
         "ceiling rows time nlptag's word BiLSTM alone on the same batches: their ratio is the "
         "most any tagger running that kernel could reach over flair. The int8 rows tag with "
         "nlptag's int8 bundle of the same checkpoint (flair has no int8 mode), against "
-        "flair's float32 tagging. nlptag.load timed its float32 encoder's two runs and chose "
+        "flair's float32 tagging. nlptag's encoder and character BiLSTM ran "
         + ", ".join(f"{r['nlptag']['encoder_run']} at {r['threads']} thread(s)" for r in rows)
-        + " (RecurrentEncoder.inference_run).",
+        + " (nlptag.load's default encoder_run).",
         "",
         "| threads | what | flair | nlptag | nlptag / flair |",
         "| ---: | --- | ---: | ---: | ---: |",

@@ -30,6 +30,7 @@ from torch import nn
 from nlptag.errors import NlptagError
 from nlptag.inference.build import build
 from nlptag.inference.bundle import Bundle, open_bundle
+from nlptag.models.embeddings import CharBiLSTM
 from nlptag.models.encoders import FUSED_RNNS, RecurrentEncoder, fastest_inference_run
 from nlptag.models.search import Search
 from nlptag.text.encoding import (
@@ -48,7 +49,7 @@ from nlptag.text.vocabulary import Vocabulary
 
 Backend = Literal["torch", "onnx"]
 EncoderRun = Literal["fastest", "packed", "padded"]
-"""How :func:`load` sets its encoders' ``inference_run``: ``fastest`` times both once."""
+"""How :func:`load` sets its encoders' ``inference_run``; ``fastest`` times both once."""
 Sentence = str | Sequence[str]
 """A sentence or text: a string (split into tokens as the task does) or a list of tokens."""
 
@@ -385,7 +386,7 @@ def load(
     path: str | Path,
     backend: Backend = "torch",
     threads: int | None = None,
-    encoder_run: EncoderRun = "fastest",
+    encoder_run: EncoderRun = "padded",
 ) -> Predictor:
     """The predictor of a bundle directory (or of a ``.ckpt`` checkpoint, converted in memory).
 
@@ -394,12 +395,13 @@ def load(
         backend: ``torch``, or ``onnx`` to run the network with onnxruntime (bundles exported
             with ``--onnx``; taggers and classifiers). An int8 bundle runs quantized in torch.
         threads: onnxruntime intra-op threads (default: ``torch.get_num_threads()``).
-        encoder_run: how the recurrent encoders (float32, or int8 with fixed ranges) run
-            batches with little padding in torch (see
-            :class:`~nlptag.models.encoders.RecurrentEncoder`): ``packed``,
-            ``padded`` (the fused dense kernels), or ``fastest``, the faster of the two on this
-            CPU at the current torch thread count, timed once here (tens of milliseconds).
-            Both give the same outputs up to float rounding.
+        encoder_run: how the recurrent encoders and character BiLSTMs (float32, or int8 with
+            fixed ranges) run in torch (see :class:`~nlptag.models.encoders.RecurrentEncoder`
+            and :class:`~nlptag.models.embeddings.CharBiLSTM`): ``padded`` (the default: the
+            fused dense kernels, on length buckets where a batch has much padding), ``packed``,
+            or ``fastest``, the faster of the two on this CPU at the current torch thread
+            count, timed once here (tens of milliseconds; two loads may then choose
+            differently). All give the same outputs up to float rounding.
     """
     if encoder_run not in ("fastest", "packed", "padded"):
         raise NlptagError(
@@ -416,9 +418,16 @@ def load(
         raise NlptagError(f"unknown backend {backend!r}; expected torch or onnx")
     network = bundle.build_network()
     if session is None:
-        encoders = [m for m in network.modules() if isinstance(m, RecurrentEncoder)]
-        for encoder in encoders:
-            if type(encoder.rnn) in FUSED_RNNS or hasattr(encoder.rnn, "run_padded"):
-                run = fastest_inference_run(encoder) if encoder_run == "fastest" else encoder_run
-                encoder.inference_run = run
+        for module in network.modules():
+            if isinstance(module, RecurrentEncoder):
+                rnn = module.rnn
+            elif isinstance(module, CharBiLSTM):
+                rnn = module.lstm
+            else:
+                continue
+            if type(rnn) in FUSED_RNNS or hasattr(rnn, "run_padded"):
+                if encoder_run == "fastest":
+                    module.inference_run = fastest_inference_run(module, *module.timing_sample())
+                else:
+                    module.inference_run = encoder_run
     return predictor(bundle, network, session)

@@ -14,6 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlptag.models.dropout import Dropout
 from nlptag.models.encoders import (
+    InferenceRun,
     direction_weights,
     reversal_rows,
     reverse_sequences,
@@ -131,8 +132,10 @@ class CharBiLSTM(nn.Module):
     gradients are recorded, the words are split by length into two buckets (where their padded
     area is least) and each runs padded on the fused dense kernels, one direction at a time
     (the backward one on the words reversed in place), whose forward + backward is faster than
-    the packed one; evaluation, inference, ONNX exports and int8 copies of ``lstm`` run packed
-    (without a backward pass the packed kernels are the faster ones at these sizes).
+    the packed one; without gradients, the same when ``inference_run`` is ``"padded"`` (which
+    is faster there depends on the CPU; predictors run padded unless told otherwise, and can
+    time both, :func:`~nlptag.models.encoders.fastest_inference_run`); an int8 copy of ``lstm`` then
+    runs its own ``run_padded``. Everything else runs packed, ONNX exports among them.
 
     Args:
         num_chars: character vocabulary size, ``<pad>`` included (given by the word embedder).
@@ -149,6 +152,22 @@ class CharBiLSTM(nn.Module):
         # the one-direction LSTM that runs each of lstm's directions padded (a plain list: no
         # submodule, nothing in the state dict)
         self._layer_rnns = [nn.LSTM(char_dim, hidden_size, batch_first=True)]
+        self.inference_run: InferenceRun = "packed"
+
+    def timing_sample(self, words: int = 320) -> tuple[torch.Tensor]:
+        """Random spellings for :func:`~nlptag.models.encoders.fastest_inference_run`.
+
+        Args:
+            words: how many spellings B, of 1 to 16 characters (the distinct words of a batch
+                of 32 sentences are about 320).
+
+        Returns:
+            A one-tuple of character ids (B, 16) long, padded with 0.
+        """
+        generator = torch.Generator().manual_seed(0)
+        chars = torch.randint(1, self.embedding.num_embeddings, (words, 16), generator=generator)
+        lengths = torch.randint(1, 17, (words, 1), generator=generator)
+        return (chars.masked_fill(torch.arange(16) >= lengths, PAD_ID),)
 
     def forward(self, chars: torch.Tensor) -> torch.Tensor:
         """Character features of each word.
@@ -166,8 +185,12 @@ class CharBiLSTM(nn.Module):
             return chars.new_zeros(chars.size(0), self.output_size, dtype=torch.float)
         kept = lengths.index_select(0, present)
         spellings = chars.index_select(0, present)
-        learning = torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export()
-        if learning and type(self.lstm) is nn.LSTM:  # not an int8 copy of it
+        fused = type(self.lstm) is nn.LSTM  # not an int8 copy of it
+        if torch.is_grad_enabled():
+            padded = fused
+        else:  # a fused LSTM, or an int8 copy with a padded run of its own
+            padded = self.inference_run == "padded" and (fused or hasattr(self.lstm, "run_padded"))
+        if padded and not torch.onnx.is_in_onnx_export():
             final = self._final_states_padded(spellings, kept)
         else:
             final = self._final_states_packed(spellings, kept)
@@ -193,11 +216,10 @@ class CharBiLSTM(nn.Module):
         """Final states (B', 2 * H) of non-empty spellings (B', L), run padded in two buckets."""
         sorted_lengths, order = lengths.sort()
         split = two_buckets(sorted_lengths)
+        fused = type(self.lstm) is nn.LSTM
         layer_rnn, half = self._layer_rnns[0], self.lstm.hidden_size
-        forward, backward = (
-            direction_weights(self.lstm),
-            direction_weights(self.lstm, 0, "_reverse"),
-        )
+        forward = direction_weights(self.lstm) if fused else None
+        backward = direction_weights(self.lstm, 0, "_reverse") if fused else None
         finals = []
         for rows, bucket_lengths in zip(
             order.tensor_split([split]), sorted_lengths.tensor_split([split])
@@ -206,6 +228,10 @@ class CharBiLSTM(nn.Module):
                 continue
             width = int(bucket_lengths[-1])
             embedded = self.embedding(spellings.index_select(0, rows)[:, :width])  # (B', L', E)
+            if not fused:  # an int8 copy of lstm
+                outputs = self.lstm.run_padded(embedded, bucket_lengths)
+                finals.append(self._final_states(outputs, bucket_lengths))
+                continue
             flipped = reverse_sequences(embedded, reversal_rows(bucket_lengths, width))
             # each direction's final state is its output at the word's last character (the
             # backward one reads the word reversed), which padding, coming after, never reaches

@@ -161,11 +161,12 @@ class RecurrentEncoder(nn.Module):
     place, so padding comes after the real steps in both directions and never reaches them.
     Without gradients such a batch runs padded only when ``inference_run`` is ``"padded"``:
     which is faster there depends on the CPU (packed 1.5 times as fast at batch 256 on one
-    AMD EPYC, padded 1.26-1.59 times as fast on another), so predictors time both once
-    (:func:`fastest_inference_run`); an int8 copy of ``rnn`` then runs its own ``run_padded``
-    (:mod:`nlptag.inference.int8`). Everything else runs packed: other batches and ONNX
-    exports. Both give the outputs of the same ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``
-    (``rnn``), whose parameters are the encoder's.
+    AMD EPYC, padded 1.26-1.59 times as fast on another): predictors run padded unless told
+    otherwise, and can time both (:func:`fastest_inference_run`); an int8 copy of ``rnn``
+    then runs its own ``run_padded`` (:mod:`nlptag.inference.int8`); a batch with more
+    padding runs in two length buckets. Everything else runs packed: training batches with
+    much padding and ONNX exports. All give the outputs of the same ``nn.LSTM`` / ``nn.GRU``
+    / ``nn.RNN`` (``rnn``), whose parameters are the encoder's.
 
     Args:
         input_size: size E of each input vector (given by the network).
@@ -251,6 +252,22 @@ class RecurrentEncoder(nn.Module):
             outputs[rows.to(inputs.device), :width] = run
         return outputs
 
+    def timing_sample(self, batch: int = 32, time: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random batch for :func:`fastest_inference_run`, drawn from its own generator.
+
+        Args:
+            batch: the batch size B.
+            time: the longest sentence T; lengths run from ``T - B // 4`` to T, as in a
+                length-sorted batch of sentences.
+
+        Returns:
+            Inputs (B, T, E) and lengths (B,).
+        """
+        generator = torch.Generator().manual_seed(0)
+        inputs = torch.randn(batch, time, self.rnn.input_size, generator=generator)
+        lengths = torch.linspace(time, time - batch // 4, batch).round().long().clamp(min=1)
+        return inputs, lengths
+
     def _run_padded(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``rnn`` on the padded batch: (B, T, E) -> (B, T, F), 0 at padding.
 
@@ -327,38 +344,34 @@ def run_padded(
 
 @torch.no_grad()
 def fastest_inference_run(
-    encoder: RecurrentEncoder, batch: int = 32, time: int = 24, repeats: int = 3
+    module: nn.Module, *inputs: torch.Tensor, repeats: int = 3
 ) -> InferenceRun:
-    """Which way the encoder runs a batch faster without gradients on this CPU, timed now.
+    """Which way a module with an ``inference_run`` runs ``inputs`` faster without gradients.
 
-    Both ways run, alternately, ``repeats`` times on a random (B, T, E) batch of lengths
-    ``T - B // 4`` to ``T`` (a length-sorted batch of sentences; the global random state is
-    left alone), at the current torch thread count; the faster of their fastest times wins.
+    Both ways run, alternately, ``repeats`` times after a warm-up round, at the current torch
+    thread count, leaving the global random state alone; the faster of their fastest times
+    wins. Which is faster depends on the CPU (see :class:`RecurrentEncoder`).
 
     Args:
-        encoder: the encoder: its ``rnn`` fused, or an int8 copy with a ``run_padded``.
-        batch: the batch size B.
-        time: the longest sentence T.
+        module: a :class:`RecurrentEncoder` or a character BiLSTM, with ``inference_run``.
+        inputs: what ``module`` is called with, e.g. its ``timing_sample()``.
         repeats: timings of each way.
 
     Returns:
-        ``"packed"`` or ``"padded"``.
+        ``"packed"`` or ``"padded"``; ``module.inference_run`` is left as it was.
     """
-    generator = torch.Generator().manual_seed(0)
-    inputs = torch.randn(batch, time, encoder.rnn.input_size, generator=generator)
-    lengths = torch.linspace(time, time - batch // 4, batch).round().long().clamp(min=1)
-    saved, timings = encoder.inference_run, {"packed": [], "padded": []}
+    saved, timings = module.inference_run, {"packed": [], "padded": []}
     try:
         with torch.random.fork_rng(devices=[]):  # dropout, in training mode, draws
             for round_ in range(repeats + 1):  # round 0 warms both up and is not counted
                 for run, times in timings.items():
-                    encoder.inference_run = run
+                    module.inference_run = run
                     start = perf_counter()
-                    encoder(inputs, lengths)
+                    module(*inputs)
                     if round_:
                         times.append(perf_counter() - start)
     finally:
-        encoder.inference_run = saved
+        module.inference_run = saved
     return "padded" if min(timings["padded"]) < min(timings["packed"]) else "packed"
 
 

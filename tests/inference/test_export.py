@@ -187,6 +187,7 @@ def test_int8_bundle_records_and_reapplies_quantization(bundles, tmp_path):
     assert type(predictor.network.head.projection) is torch.nn.Linear  # the small head: float
     padded = nlptag.load(bundle, encoder_run="padded")  # int8 runs padded too
     assert padded.network.encoder.inference_run == "padded"
+    assert padded.network.embedder.char_features.inference_run == "padded"
     for size in (1, 32):
         assert [r["tags"] for r in padded.predict(INPUTS["tagging"], batch_size=size)] == [
             r["tags"] for r in predictor.predict(INPUTS["tagging"], batch_size=1)

@@ -189,3 +189,22 @@ def test_two_buckets_split_where_the_padded_area_is_least(lengths):
     split = two_buckets(torch.tensor(lengths))
     assert 1 <= split <= count
     assert area(split) == min(area(s) for s in range(1, count + 1))
+
+
+def test_char_bilstm_padded_inference_equals_packed_and_is_timed_from_its_sample():
+    from nlptag.models.encoders import fastest_inference_run
+
+    torch.manual_seed(0)
+    module = CharBiLSTM(30, char_dim=6, hidden_size=5).eval()
+    (chars,) = module.timing_sample(words=50)
+    assert chars.shape == (50, 16) and chars.ne(0).sum(1).min() >= 1
+    chars = torch.cat([chars, torch.zeros(1, 16, dtype=torch.long)])  # and a padding word
+    with torch.inference_mode():
+        packed = module(chars)
+        module.inference_run = "padded"
+        padded = module(chars)
+    torch.testing.assert_close(padded, packed, rtol=0, atol=1e-6)
+    assert not padded[50].any()
+    state = torch.random.get_rng_state()
+    assert fastest_inference_run(module, *module.timing_sample(), repeats=1) in ("packed", "padded")
+    assert module.inference_run == "padded" and torch.equal(torch.random.get_rng_state(), state)
