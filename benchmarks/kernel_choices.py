@@ -1,8 +1,10 @@
-"""The two kernel choices behind the training speed-up, measured: the encoder's padded run
+"""The kernel choices behind the speed-ups, measured: the encoder's padded run
 against its packed run (training: forward + backward on real length-bucketed batches;
 inference: forward on the predictor's length-sorted batches of UD EWT test, for the encoder and
-the character BiLSTM, each with its ``inference_run`` set to either), and Adam's fused
-update against its default (foreach) one on a tagger's parameters.
+the character BiLSTM, each with its ``inference_run`` set to either; the POS tagger's character
+BiLSTM trained both ways), Adam's fused update against its default (foreach) one on a tagger's
+parameters, and two element-wise choices: dropout drawn from ``torch.rand`` against
+``F.dropout``, and the padded runs' reversal with ``index_select`` against ``gather``.
 
 CPU seconds of this process on one thread, best of 3 passes after a warm-up pass.
 
@@ -19,10 +21,13 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from benchmarks.common import commit, cpu_model, from_config, report, today
 from nlptag.inference.predictors import length_sorted_batches
 from nlptag.models import encoders
+from nlptag.models.dropout import dropout
+from nlptag.models.embeddings import CharBiLSTM, distinct_rows
 from nlptag.text.readers import read_conllu
 
 CONFIGS = {
@@ -71,7 +76,57 @@ def training_rows(batches: int) -> list[str]:
             f"| training, {name}, {len(loaded)} bucketed batches of 32 | {1000 * packed:,.0f} "
             f"| {1000 * padded:,.0f} | {packed / padded:.2f} |"
         )
+        chars = model.network.embedder.char_features
+        if isinstance(chars, CharBiLSTM):  # its two ways, on each batch's distinct spellings
+            spellings = []
+            for batch in loaded:
+                distinct = distinct_rows(batch.chars.reshape(-1, batch.chars.size(2)))[0]
+                distinct = distinct[distinct.ne(0).any(dim=1)]
+                spellings.append((distinct, distinct.ne(0).sum(dim=1)))
+            packed = best_of_3(char_forward_backward, chars._final_states_packed, spellings)
+            padded = best_of_3(char_forward_backward, chars._final_states_padded, spellings)
+            rows.append(
+                f"| training, {name.split(' ')[0]} char BiLSTM, the distinct words of the same "
+                f"batches | {1000 * packed:,.0f} | {1000 * padded:,.0f} | {packed / padded:.2f} |"
+            )
     return rows
+
+
+def char_forward_backward(run, spellings: list) -> None:
+    for distinct, lengths in spellings:
+        run(distinct, lengths).sum().backward()
+
+
+def repeated(function, inputs: torch.Tensor, times: int = 200) -> None:
+    for _ in range(times):
+        function(inputs).sum().backward()
+
+
+def elementwise_rows() -> list[str]:
+    """Dropout and the padded runs' in-place reversal, each two ways, forward + backward."""
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(32, 17, 512, generator=generator).requires_grad_()
+    lengths = torch.randint(12, 18, (32,), generator=generator)
+    index = encoders.reversal_index(lengths, 17).unsqueeze(2).expand_as(inputs)
+    rows = encoders.reversal_rows(lengths, 17)
+    pairs = {
+        "dropout 0.5": (
+            ("F.dropout", lambda x: F.dropout(x, 0.5, True)),
+            ("nlptag dropout", lambda x: dropout(x, 0.5, True)),
+        ),
+        "reversing each sequence in place": (
+            ("gather", lambda x: x.gather(1, index)),
+            ("index_select", lambda x: encoders.reverse_sequences(x, rows)),
+        ),
+    }
+    lines = []
+    for what, ((name_a, a), (name_b, b)) in pairs.items():
+        first, second = best_of_3(repeated, a, inputs) / 200, best_of_3(repeated, b, inputs) / 200
+        lines.append(
+            f"{what.capitalize()} on a (32, 17, 512) tensor, forward + backward (ms): {name_a} "
+            f"{1000 * first:.3f}, {name_b} {1000 * second:.3f}, ratio {first / second:.2f}."
+        )
+    return ["", *lines]
 
 
 def forward(run, batches: list) -> None:
@@ -175,6 +230,7 @@ def main() -> None:
         *training_rows(args.batches),
         *inference_rows(data_dir / "ud_en_ewt" / "en_ewt-ud-test.conllu"),
         *adam_rows(),
+        *elementwise_rows(),
     ]
     report(lines, args.out)
 
