@@ -199,28 +199,48 @@ class CRF(nn.Module):
         tags = tags.masked_fill(~mask.unsqueeze(1) | final.isinf().unsqueeze(2), 0)
         return tags, final
 
+    @torch.no_grad()
     def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Posterior tag probabilities ``p(y_t = c | emissions)`` by forward-backward.
+
+        The scaled forward-backward of hidden Markov models, in float64: the recursions run on
+        probabilities, each step normalised to sum 1 (the scales cancel in the posterior), so a
+        step is a (B, C) x (C, C) product instead of a log-sum-exp over (B, C, C); about three
+        times as fast on a CPU as the same recursions in log space. Emissions enter relative to
+        each word's largest, so nothing overflows, and a tag whose probability is below float64's
+        range (e^-708 of the best) gets 0. Not differentiated (decoding only).
 
         Args:
             emissions: tag scores (B, T, C).
             mask: (B, T) bool, True at real words.
 
         Returns:
-            Marginals (B, T, C); each real position sums to 1 over the tags, padding rows are 0.
+            Marginals (B, T, C) in the emissions' dtype; each real position sums to 1 over the
+            tags, padding rows are 0.
         """
-        _, trans, end = self.scores()
-        alphas = self._alphas(emissions, mask)
-        beta = end.expand_as(emissions[:, 0])
-        betas = [beta]
-        for t in range(emissions.shape[1] - 1, 0, -1):
-            step = logsumexp(trans + (emissions[:, t] + beta).unsqueeze(1), dim=2)
-            beta = torch.where(mask[:, t, None], step, end)
+        start, trans, end = (score.double() for score in self.scores())
+        emitted = emissions.double()
+        emitted = (emitted - emitted.amax(dim=2, keepdim=True)).exp()  # (B, T, C), max 1
+        moves = (trans - trans.amax()).exp()  # (C, C) [from, to]
+        last = (end - end.amax()).exp().expand_as(emitted[:, 0])
+
+        def normalised(values: torch.Tensor) -> torch.Tensor:
+            return values / values.sum(dim=1, keepdim=True)
+
+        alpha = normalised((start - start.amax()).exp() * emitted[:, 0])
+        alphas = [alpha]
+        for t in range(1, emitted.shape[1]):
+            step = normalised((alpha @ moves) * emitted[:, t])
+            alpha = torch.where(mask[:, t, None], step, alpha)
+            alphas.append(alpha)
+        beta, betas = last, [last]
+        for t in range(emitted.shape[1] - 1, 0, -1):
+            step = normalised((emitted[:, t] * beta) @ moves.T)
+            beta = torch.where(mask[:, t, None], step, last)
             betas.append(beta)
-        betas = torch.stack(betas[::-1], dim=1)
-        log_z = logsumexp(alphas[:, -1] + end, dim=1)
-        probs = torch.exp(alphas + betas - log_z[:, None, None])
-        return probs.masked_fill(~mask.unsqueeze(2), 0.0)
+        posterior = torch.stack(alphas, dim=1) * torch.stack(betas[::-1], dim=1)
+        posterior = posterior / posterior.sum(dim=2, keepdim=True)
+        return posterior.masked_fill(~mask.unsqueeze(2), 0.0).to(emissions.dtype)
 
 
 def _top(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

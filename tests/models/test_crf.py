@@ -261,3 +261,27 @@ def test_logsumexp_equals_torch_with_forbidden_scores_and_its_gradient_is_the_so
     torch.testing.assert_close(
         logsumexp(single, dim), torch.logsumexp(single, dim), rtol=2e-7, atol=0
     )
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+def test_float32_marginals_of_large_scores_keep_float64_precision(constrained: bool) -> None:
+    """The scaled recursions run in float64: float32 scores of magnitude ~50 (where float32
+    log-space recursions drift by 1e-3) give the brute-force marginals to float32 rounding."""
+    crf = random_crf(5, constrained)
+    emissions, mask = batch(6)
+    emissions = emissions * 50
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.mul_(20)
+    single = CRF(C, crf.allowed_start, crf.allowed_transitions, crf.allowed_end)
+    single.load_state_dict({k: v.float() for k, v in crf.state_dict().items()})
+    marginals = single.marginals(emissions.float(), mask)
+    assert marginals.dtype == torch.float32
+    for b, length in enumerate(LENGTHS):
+        expected = torch.zeros(max(LENGTHS), C, dtype=torch.double)
+        paths = brute_force(crf, emissions[b], length)
+        log_z = torch.logsumexp(torch.tensor([s for s, _ in paths], dtype=torch.double), 0)
+        for score, path in paths:
+            for t, y in enumerate(path):
+                expected[t, y] += torch.exp(score - log_z)
+        torch.testing.assert_close(marginals[b].double(), expected, rtol=0, atol=1e-6)
