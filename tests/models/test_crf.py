@@ -45,6 +45,17 @@ def brute_force(crf: CRF, emissions: torch.Tensor, length: int) -> list[tuple[fl
     return sorted(paths, reverse=True)
 
 
+def brute_force_marginals(crf: CRF, emissions: torch.Tensor, length: int) -> torch.Tensor:
+    """p(y_t = c) (T, C) double by summing the probabilities of every path."""
+    expected = torch.zeros(emissions.size(0), C, dtype=torch.double)
+    paths = brute_force(crf, emissions, length)
+    log_z = torch.logsumexp(torch.tensor([s for s, _ in paths], dtype=torch.double), 0)
+    for score, path in paths:
+        for t, y in enumerate(path):
+            expected[t, y] += torch.exp(score - log_z)
+    return expected
+
+
 @pytest.mark.parametrize("constrained", [False, True])
 def test_log_partition_and_path_score_match_brute_force(constrained: bool) -> None:
     crf, (emissions, mask) = random_crf(constrained=constrained), batch()
@@ -103,12 +114,7 @@ def test_marginals_sum_to_one_and_match_brute_force() -> None:
     crf, (emissions, mask) = random_crf(), batch()
     marginals = crf.marginals(emissions, mask)
     for b, length in enumerate(LENGTHS):
-        expected = torch.zeros(max(LENGTHS), C, dtype=torch.double)
-        paths = brute_force(crf, emissions[b], length)
-        log_z = torch.logsumexp(torch.tensor([s for s, _ in paths], dtype=torch.double), 0)
-        for score, path in paths:
-            for t, y in enumerate(path):
-                expected[t, y] += torch.exp(score - log_z)
+        expected = brute_force_marginals(crf, emissions[b], length)
         torch.testing.assert_close(marginals[b], expected)
     torch.testing.assert_close(marginals.sum(2), mask.double())
 
@@ -278,10 +284,5 @@ def test_float32_marginals_of_large_scores_keep_float64_precision(constrained: b
     marginals = single.marginals(emissions.float(), mask)
     assert marginals.dtype == torch.float32
     for b, length in enumerate(LENGTHS):
-        expected = torch.zeros(max(LENGTHS), C, dtype=torch.double)
-        paths = brute_force(crf, emissions[b], length)
-        log_z = torch.logsumexp(torch.tensor([s for s, _ in paths], dtype=torch.double), 0)
-        for score, path in paths:
-            for t, y in enumerate(path):
-                expected[t, y] += torch.exp(score - log_z)
+        expected = brute_force_marginals(crf, emissions[b], length)
         torch.testing.assert_close(marginals[b].double(), expected, rtol=0, atol=1e-6)
