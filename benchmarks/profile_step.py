@@ -48,7 +48,7 @@ from nlptag.models import dropout as dropout_module
 from nlptag.models import embeddings as embeddings_module
 from nlptag.models import encoders as encoders_module
 from nlptag.models.embeddings import CharBiLSTM, CharCNN
-from nlptag.models.encoders import MAX_PADDING, two_buckets
+from nlptag.models.encoders import MAX_PADDING, length_buckets
 
 TASKS = {
     "pos": ("POS", "configs/pos/ud_ewt.yaml"),
@@ -443,10 +443,8 @@ def profile_task(config: str, warmup: int, steps: int, repeat: int) -> dict:
             lengths, longest = spelling_lengths(batch)
             char_cells += lengths.numel() * longest
             char_real += int(lengths.sum())
-            sorted_lengths = lengths.sort().values
-            for bucket in sorted_lengths.tensor_split([two_buckets(sorted_lengths)]):
-                if bucket.numel():
-                    char_buckets.append(dense_leaf(bucket.numel(), int(bucket[-1]), bare_char))
+            for _, bucket in length_buckets(lengths):
+                char_buckets.append(dense_leaf(bucket.numel(), int(bucket[-1]), bare_char))
             char_dense.append(dense_leaf(lengths.numel(), longest, bare_char))
         as_tagger.append((word_run, char_buckets))
         dense.append((word_dense, char_dense))

@@ -193,7 +193,7 @@ class FixedRangeInt8RNN(nn.Module):
             if reverse is not None:
                 flipped = reverse_sequences(wide, reverse)
                 backward = directions[1](flipped)[0][..., :hidden]
-                outputs.append(reverse_sequences(backward.contiguous(), reverse))
+                outputs.append(reverse_sequences(backward, reverse))
             data = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
         padding = torch.arange(time, device=inputs.device).unsqueeze(0) >= lengths.unsqueeze(1)
         return data.masked_fill(padding.unsqueeze(2), 0.0)

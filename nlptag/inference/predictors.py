@@ -400,7 +400,7 @@ def load(
             and :class:`~nlptag.models.embeddings.CharBiLSTM`): ``padded`` (the default: the
             fused dense kernels, on length buckets where a batch has much padding), ``packed``,
             or ``fastest``, the faster of the two on this CPU at the current torch thread
-            count, timed once here (tens of milliseconds; two loads may then choose
+            count, timed once here on a random batch (two loads may then choose
             differently). All give the same outputs up to float rounding.
     """
     if encoder_run not in ("fastest", "packed", "padded"):
@@ -425,7 +425,7 @@ def load(
                 rnn = module.lstm
             else:
                 continue
-            if type(rnn) in FUSED_RNNS or hasattr(rnn, "run_padded"):
+            if type(rnn) in FUSED_RNNS or hasattr(rnn, "run_padded"):  # else: always packed
                 if encoder_run == "fastest":
                     module.inference_run = fastest_inference_run(module, *module.timing_sample())
                 else:

@@ -205,8 +205,8 @@ class CRF(nn.Module):
 
         The scaled forward-backward of hidden Markov models, in float64: the recursions run on
         probabilities, each step normalised to sum 1 (the scales cancel in the posterior), so a
-        step is a (B, C) x (C, C) product instead of a log-sum-exp over (B, C, C); about three
-        times as fast on a CPU as the same recursions in log space. Emissions enter relative to
+        step is a (B, C) x (C, C) product instead of a log-sum-exp over (B, C, C)
+        (``benchmarks/results/crf_marginals_scaled.md`` times both). Emissions enter relative to
         each word's largest, so nothing overflows, and a tag whose probability is below float64's
         range (e^-708 of the best) gets 0. Not differentiated (decoding only).
 

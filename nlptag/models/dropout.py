@@ -1,9 +1,10 @@
 """Dropout drawn from ``torch.rand``: the same inverted dropout as ``F.dropout``, faster on CPUs.
 
-``F.dropout`` draws its mask with ``bernoulli_``, which on a CPU costs about five times as much
-as ``torch.rand`` over the same elements: dropout was 5-8% of a tagger's training step
-(``benchmarks/profile_step``). Here the mask is ``rand >= p``, scaled by ``1 / (1 - p)``; it is
-drawn in float32 whatever the input's dtype, so a bf16 input gets the same masks.
+``F.dropout`` draws its mask with ``bernoulli_``; on a CPU it takes 3.28 times as long, forward +
+backward, as this (``benchmarks/kernel_choices``), and dropout was 4.8-7.9% of a tagger's
+training step with it (``benchmarks/profile_step`` at commit 6062985). Here the mask is
+``rand >= p``, scaled by ``1 / (1 - p)``; it is drawn in float32 whatever the input's dtype, so
+a bf16 input gets the same masks.
 
 Shape letters as in :mod:`nlptag.models`.
 """

@@ -16,9 +16,10 @@ from nlptag.models.dropout import Dropout
 from nlptag.models.encoders import (
     InferenceRun,
     direction_weights,
+    length_buckets,
     reversal_rows,
     reverse_sequences,
-    two_buckets,
+    runs_padded,
 )
 from nlptag.text.specials import PAD_ID, UNK_ID
 
@@ -185,12 +186,7 @@ class CharBiLSTM(nn.Module):
             return chars.new_zeros(chars.size(0), self.output_size, dtype=torch.float)
         kept = lengths.index_select(0, present)
         spellings = chars.index_select(0, present)
-        fused = type(self.lstm) is nn.LSTM  # not an int8 copy of it
-        if torch.is_grad_enabled():
-            padded = fused
-        else:  # a fused LSTM, or an int8 copy with a padded run of its own
-            padded = self.inference_run == "padded" and (fused or hasattr(self.lstm, "run_padded"))
-        if padded and not torch.onnx.is_in_onnx_export():
+        if runs_padded(self.lstm, self.inference_run):
             final = self._final_states_padded(spellings, kept)
         else:
             final = self._final_states_packed(spellings, kept)
@@ -214,34 +210,28 @@ class CharBiLSTM(nn.Module):
 
     def _final_states_padded(self, spellings: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Final states (B', 2 * H) of non-empty spellings (B', L), run padded in two buckets."""
-        sorted_lengths, order = lengths.sort()
-        split = two_buckets(sorted_lengths)
-        fused = type(self.lstm) is nn.LSTM
-        layer_rnn, half = self._layer_rnns[0], self.lstm.hidden_size
-        forward = direction_weights(self.lstm) if fused else None
-        backward = direction_weights(self.lstm, 0, "_reverse") if fused else None
-        finals = []
-        for rows, bucket_lengths in zip(
-            order.tensor_split([split]), sorted_lengths.tensor_split([split])
-        ):
-            if rows.numel() == 0:
-                continue
+        finals, order = [], []
+        for rows, bucket_lengths in length_buckets(lengths):
             width = int(bucket_lengths[-1])
             embedded = self.embedding(spellings.index_select(0, rows)[:, :width])  # (B', L', E)
-            if not fused:  # an int8 copy of lstm
-                outputs = self.lstm.run_padded(embedded, bucket_lengths)
-                finals.append(self._final_states(outputs, bucket_lengths))
-                continue
-            flipped = reverse_sequences(embedded, reversal_rows(bucket_lengths, width))
-            # each direction's final state is its output at the word's last character (the
-            # backward one reads the word reversed), which padding, coming after, never reaches
-            last = torch.arange(rows.numel(), device=rows.device) * width + bucket_lengths - 1
-            states = [
-                functional_call(layer_rnn, weights, (inputs,))[0].reshape(-1, half)
-                for weights, inputs in ((forward, embedded), (backward, flipped))
-            ]
-            finals.append(torch.cat([state.index_select(0, last) for state in states], dim=1))
-        return torch.cat(finals).index_select(0, order.argsort())
+            finals.append(self._bucket_final_states(embedded, bucket_lengths))
+            order.append(rows)
+        return torch.cat(finals).index_select(0, torch.cat(order).argsort())
+
+    def _bucket_final_states(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Final states (B', 2 * H) of one bucket's embedded characters (B', L', E), padded."""
+        if type(self.lstm) is not nn.LSTM:  # an int8 copy, with its own padded run
+            return self._final_states(self.lstm.run_padded(embedded, lengths), lengths)
+        width, half = embedded.size(1), self.lstm.hidden_size
+        flipped = reverse_sequences(embedded, reversal_rows(lengths, width))
+        # each direction's final state is its output at the word's last character (the backward
+        # one reads the word reversed), which padding, coming after, never reaches
+        last = torch.arange(lengths.numel(), device=lengths.device) * width + lengths - 1
+        states = [
+            functional_call(self._layer_rnns[0], direction_weights(self.lstm, 0, suffix), (x,))[0]
+            for suffix, x in (("", embedded), ("_reverse", flipped))
+        ]
+        return torch.cat([state.reshape(-1, half).index_select(0, last) for state in states], 1)
 
     def output_bound(self) -> float:
         """The largest magnitude of a feature: 1, as LSTM states never leave [-1, 1].

@@ -80,11 +80,25 @@ MAX_PADDING = 0.25
 the padded batch (see :class:`RecurrentEncoder`) rather than packed."""
 
 
+def padding_share(lengths: torch.Tensor, time: int) -> float:
+    """The share of a padded (B, T) grid that is padding.
+
+    Args:
+        lengths: real positions per sequence (B,) long.
+        time: padded length T.
+
+    Returns:
+        ``1 - sum(lengths) / (B * T)``.
+    """
+    return 1.0 - float(lengths.sum()) / (lengths.numel() * time)
+
+
 def two_buckets(sorted_lengths: torch.Tensor) -> int:
     """Where to split sequences, shortest first, into two buckets of least padded area.
 
     Each bucket is padded to its longest sequence; the split minimises the sum of the two
-    buckets' (count x longest) areas.
+    buckets' (count x longest) areas, the largest first bucket among equal areas (so equal
+    lengths make one bucket, one kernel call).
 
     Args:
         sorted_lengths: sequence lengths (B,) long, ascending, B >= 1.
@@ -94,7 +108,45 @@ def two_buckets(sorted_lengths: torch.Tensor) -> int:
     """
     counts = torch.arange(1, sorted_lengths.numel() + 1, device=sorted_lengths.device)
     area = counts * sorted_lengths + (sorted_lengths.numel() - counts) * sorted_lengths[-1]
-    return int(area.argmin()) + 1
+    return sorted_lengths.numel() - int(area.flip(0).argmin())
+
+
+def length_buckets(lengths: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Sequences split by length into the (one or) two buckets of :func:`two_buckets`.
+
+    Args:
+        lengths: sequence lengths (B,) long, B >= 1, in any order.
+
+    Returns:
+        Per non-empty bucket, shortest first: the rows of its sequences (B',) long and their
+        lengths (B',), ascending; one bucket when a single one is best.
+    """
+    sorted_lengths, order = lengths.sort()
+    split = two_buckets(sorted_lengths)
+    buckets = zip(order.tensor_split([split]), sorted_lengths.tensor_split([split]))
+    return [(rows, bucket) for rows, bucket in buckets if rows.numel()]
+
+
+def runs_padded(rnn: nn.Module, inference_run: InferenceRun) -> bool:
+    """Whether a module holding ``rnn`` takes its padded run now.
+
+    While gradients are recorded, when ``rnn`` is one of PyTorch's fused RNNs; without them,
+    when ``inference_run`` is ``"padded"`` and ``rnn`` is fused or an int8 copy with a
+    ``run_padded`` of its own; never while exporting to ONNX.
+
+    Args:
+        rnn: the module's recurrent layer.
+        inference_run: the module's ``inference_run``.
+
+    Returns:
+        True for the padded run, False for the packed one.
+    """
+    if torch.onnx.is_in_onnx_export():
+        return False
+    fused = type(rnn) in FUSED_RNNS
+    if torch.is_grad_enabled():
+        return fused
+    return inference_run == "padded" and (fused or hasattr(rnn, "run_padded"))
 
 
 def reversal_index(lengths: torch.Tensor, time: int) -> torch.Tensor:
@@ -132,8 +184,8 @@ def reversal_rows(lengths: torch.Tensor, time: int) -> torch.Tensor:
 def reverse_sequences(inputs: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """Each padded sequence of a batch reversed in place; applying it twice undoes it.
 
-    Whole rows are picked with ``index_select``, whose forward + backward on a CPU is about
-    ten times faster than ``gather`` with the index expanded over the features.
+    Whole rows are picked with ``index_select``, whose forward + backward on a CPU is 1.64 times
+    as fast as ``gather`` with the index expanded over the features (``benchmarks/kernel_choices``).
 
     Args:
         inputs: (B, T, E).
@@ -156,12 +208,12 @@ class RecurrentEncoder(nn.Module):
     Two exact ways to run it, chosen per batch: while gradients are recorded, a batch with
     little padding (at most ``MAX_PADDING`` of its B x T grid, as length-bucketed batches have)
     runs padded, layer by layer, on the fused dense kernels (:func:`run_padded`), whose
-    forward + backward on a CPU is 1.27-2.15 times faster than the packed one
+    forward + backward on a CPU is 1.27-1.99 times faster than the packed one
     (``benchmarks/kernel_choices``); the backward direction reads each sequence reversed in
     place, so padding comes after the real steps in both directions and never reaches them.
     Without gradients such a batch runs padded only when ``inference_run`` is ``"padded"``:
     which is faster there depends on the CPU (packed 1.5 times as fast at batch 256 on one
-    AMD EPYC, padded 1.26-1.59 times as fast on another): predictors run padded unless told
+    AMD EPYC, padded 1.46-1.62 times as fast on another): predictors run padded unless told
     otherwise, and can time both (:func:`fastest_inference_run`); an int8 copy of ``rnn``
     then runs its own ``run_padded`` (:mod:`nlptag.inference.int8`); a batch with more
     padding runs in two length buckets. Everything else runs packed: training batches with
@@ -207,15 +259,8 @@ class RecurrentEncoder(nn.Module):
         Returns:
             Outputs (B, T, F), the concatenated directions of the top layer; 0 at padding.
         """
-        batch, time = inputs.shape[:2]
-        padding = 1.0 - float(lengths.sum()) / (batch * time)
-        fused = type(self.rnn) in FUSED_RNNS  # not an int8 copy of it
-        if torch.is_grad_enabled():
-            padded = fused
-        else:  # a fused RNN, or an int8 copy with a padded run of its own
-            padded = self.inference_run == "padded" and (fused or hasattr(self.rnn, "run_padded"))
-        if padded and not torch.onnx.is_in_onnx_export():
-            if padding <= MAX_PADDING:
+        if runs_padded(self.rnn, self.inference_run):
+            if padding_share(lengths, inputs.size(1)) <= MAX_PADDING:
                 return self.dropout(self._run_padded(inputs, lengths.to(inputs.device)))
             if not torch.is_grad_enabled():
                 return self._run_in_two_buckets(inputs, lengths)
@@ -235,21 +280,18 @@ class RecurrentEncoder(nn.Module):
         The sequences are split by length into two buckets (:func:`two_buckets`); each runs
         padded if it has little padding, else packed.
         """
-        sorted_lengths, order = lengths.sort()
-        split = two_buckets(sorted_lengths)
-        if split == lengths.numel():  # one bucket is best: no padded run pays
+        buckets = length_buckets(lengths)
+        if len(buckets) == 1:  # one bucket is best: no padded run pays
             return self._run_packed(inputs, lengths)
         outputs = inputs.new_zeros(*inputs.shape[:2], self.output_size)
-        for rows, bucket_lengths in zip(
-            order.tensor_split([split]), sorted_lengths.tensor_split([split])
-        ):
-            width = int(bucket_lengths[-1])
-            bucket = inputs.index_select(0, rows.to(inputs.device))[:, :width]
-            if 1.0 - float(bucket_lengths.sum()) / (rows.numel() * width) <= MAX_PADDING:
+        for rows, bucket_lengths in buckets:
+            width, rows = int(bucket_lengths[-1]), rows.to(inputs.device)
+            bucket = inputs.index_select(0, rows)[:, :width]
+            if padding_share(bucket_lengths, width) <= MAX_PADDING:
                 run = self._run_padded(bucket, bucket_lengths.to(inputs.device))
             else:
                 run = self._run_packed(bucket, bucket_lengths)
-            outputs[rows.to(inputs.device), :width] = run
+            outputs[rows, :width] = run
         return outputs
 
     def timing_sample(self, batch: int = 32, time: int = 24) -> tuple[torch.Tensor, torch.Tensor]:

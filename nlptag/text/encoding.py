@@ -104,7 +104,7 @@ def pad_words(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """words (B, T), chars (B, T, L), mask (B, T), lengths (B,) from examples' ``word_ids`` and
     ``char_ids``, padded with 0. The ids are flattened into one list each, made tensors once
-    and scattered into place (twice as fast as padding each word in Python)."""
+    and scattered into place (no Python loop that pads each word)."""
     lengths = torch.tensor([len(example["word_ids"]) for example in examples])
     batch, time = len(examples), int(lengths.max())
     mask = torch.arange(time).unsqueeze(0) < lengths.unsqueeze(1)

@@ -59,6 +59,16 @@ def test_packed_and_padded_encoder_runs_predict_the_same(tiny_checkpoints):
     assert padded.network.encoder.inference_run == "padded"
     for module in padded.network.modules():  # the char BiLSTM, if the tiny tagger has one
         assert getattr(module, "inference_run", "padded") == "padded"
+    # the tiny NER model has a char CNN: the tiny POS tagger's char BiLSTM runs padded too
+    tagging = tiny_checkpoints("tagging")["checkpoint"]
+    pos_padded, pos_packed = (nlptag.load(tagging, encoder_run=run) for run in ("padded", "packed"))
+    assert pos_padded.network.embedder.char_features.inference_run == "padded"
+    assert pos_packed.network.embedder.char_features.inference_run == "packed"
+    sentences = ["the dog runs", "a cat", "they saw the old man with a telescope"]
+    ours, theirs = pos_padded.predict(sentences), pos_packed.predict(sentences)
+    assert [r["tags"] for r in ours] == [r["tags"] for r in theirs]
+    for a, b in zip(ours, theirs):
+        assert a["confidences"] == pytest.approx(b["confidences"], abs=1e-6)
     assert nlptag.load(checkpoint).network.encoder.inference_run == "padded"  # the default
     timed = nlptag.load(checkpoint, encoder_run="fastest").network.encoder.inference_run
     assert timed in ("packed", "padded")

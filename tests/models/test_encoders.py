@@ -154,3 +154,16 @@ def test_inference_on_a_batch_with_much_padding_runs_in_two_buckets_and_equals_p
     assert not outputs[7, 2:].any()
     if run == "padded":  # the split: the three long sentences, then the five short ones
         assert encoders.two_buckets(lengths.sort().values) == 5
+
+
+def test_length_buckets_cover_every_row_once_shortest_first():
+    lengths = torch.tensor([5, 20, 4, 19, 3, 18, 2, 4])
+    buckets = encoders.length_buckets(lengths)
+    assert len(buckets) == 2
+    rows = torch.cat([r for r, _ in buckets])
+    assert sorted(rows.tolist()) == list(range(8))
+    assert [b.tolist() for _, b in buckets] == [[2, 3, 4, 4, 5], [18, 19, 20]]
+    for r, b in buckets:
+        assert torch.equal(lengths[r], b)
+    assert len(encoders.length_buckets(torch.tensor([7, 7, 7]))) == 1
+    assert encoders.padding_share(torch.tensor([4, 2]), 4) == 0.25
