@@ -7,7 +7,7 @@ Shape letters as in :mod:`nlptag.models` (``K``: the paths of k-best decoding). 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -85,19 +85,12 @@ class CRF(nn.Module):
             self.end.masked_fill(~self.allowed_end, FORBIDDEN),
         )
 
-    def _alphas(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Forward log scores (B, T, C) of all prefixes ending in each tag; carried over padding."""
-        start, trans, _ = self.scores()
-        alpha = start + emissions[:, 0]
-        alphas = [alpha]
-        for t in range(1, emissions.shape[1]):
-            step = logsumexp(alpha.unsqueeze(2) + trans, dim=1) + emissions[:, t]
-            alpha = torch.where(mask[:, t, None], step, alpha)
-            alphas.append(alpha)
-        return torch.stack(alphas, dim=1)
-
     def log_partition(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Log partition function: the log-sum-exp of all path scores.
+
+        Computed by :class:`ScaledForward` (probabilities, a (B, C) x (C, C) product per step,
+        and a hand-written backward); where its scales leave float64's safe range it is
+        recomputed by :meth:`log_space_partition`, the same quantity in log space.
 
         Args:
             emissions: tag scores (B, T, C).
@@ -106,7 +99,24 @@ class CRF(nn.Module):
         Returns:
             log Z (B,).
         """
-        return logsumexp(self._alphas(emissions, mask)[:, -1] + self.scores()[2], dim=1)
+        start, trans, end = self.scores()
+        log_z = ScaledForward.apply(emissions, start, trans, end, mask)
+        if bool(torch.isfinite(log_z).all()):
+            return log_z
+        return self.log_space_partition(emissions, mask)
+
+    def log_space_partition(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """log Z (B,) by the forward algorithm in log space, differentiated by autograd.
+
+        Slower than :meth:`log_partition`'s recursion (about a dozen operators per step in each
+        direction) but safe for any finite scores. Arguments as in :meth:`log_partition`.
+        """
+        start, trans, end = self.scores()
+        alpha = start + emissions[:, 0]
+        for t in range(1, emissions.shape[1]):
+            step = logsumexp(alpha.unsqueeze(2) + trans, dim=1) + emissions[:, t]
+            alpha = torch.where(mask[:, t, None], step, alpha)
+        return logsumexp(alpha + end, dim=1)
 
     def path_score(
         self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor
@@ -241,6 +251,99 @@ class CRF(nn.Module):
         posterior = torch.stack(alphas, dim=1) * torch.stack(betas[::-1], dim=1)
         posterior = posterior / posterior.sum(dim=2, keepdim=True)
         return posterior.masked_fill(~mask.unsqueeze(2), 0.0).to(emissions.dtype)
+
+
+SMALLEST_SCALE = 1e-200
+"""A scaled forward step whose total falls below this is outside :class:`ScaledForward`'s
+safe range: terms float64 flushes to 0 (below 1e-308) would then be more than 1e-108 of it."""
+
+
+class ScaledForward(torch.autograd.Function):
+    """log Z of a linear-chain CRF by the scaled forward algorithm, with its exact gradient.
+
+    The recursion of hidden Markov models on probabilities, in float64: ``alpha_t`` (B, C) is
+    ``(alpha_{t-1} @ exp(transitions)) * exp(emissions_t)`` divided by its sum ``c_t``, and
+    ``log Z`` adds up the ``log c_t`` and the shifts that keep every exp at most 1. The
+    backward pass does not replay the forward through autograd: the gradient of log Z is the
+    posterior expectation of each score, so it runs the scaled backward recursion once and
+    reads the tag marginals (for the emissions, start and end) and the summed pair marginals
+    (for the transitions) from ``alpha`` and ``beta``. A step costs a handful of operators in
+    each direction where the log-space recursion with autograd costs about two dozen.
+
+    Where a step's total ``c_t`` falls below :data:`SMALLEST_SCALE` (transition or emission
+    gaps of hundreds of nats between the reachable tags and the best), log Z is returned as
+    NaN for that sentence, so :meth:`CRF.log_partition` can recompute it in log space.
+
+    ``apply(emissions (B, T, C), start (C,), transitions (C, C) [from, to], end (C,),
+    mask (B, T) bool)`` -> log Z (B,) in the emissions' dtype.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        emissions: torch.Tensor,
+        start: torch.Tensor,
+        trans: torch.Tensor,
+        end: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> torch.Tensor:
+        ctx.dtypes = (emissions.dtype, start.dtype, trans.dtype, end.dtype)
+        scores = emissions.detach().double()
+        top = scores.amax(dim=2, keepdim=True)  # (B, T, 1)
+        emitted = (scores - top).exp()  # (B, T, C), max 1 per word
+        start, trans, end = (score.detach().double() for score in (start, trans, end))
+        start_top, trans_top, end_top = start.amax(), trans.amax(), end.amax()
+        moves = (trans - trans_top).exp()  # (C, C) [from, to]
+        last = (end - end_top).exp()  # (C,)
+        words, real = emitted.unbind(1), mask.unsqueeze(2).unbind(1)  # T of (B, C), (B, 1)
+        alpha = (start - start_top).exp() * words[0]
+        total = alpha.sum(dim=1, keepdim=True)
+        alpha = alpha / total
+        alphas, totals = [alpha], [total]
+        for t in range(1, len(words)):
+            step = torch.mm(alpha, moves).mul_(words[t])
+            total = step.sum(dim=1, keepdim=True)
+            alpha = torch.where(real[t], step.div_(total), alpha)
+            alphas.append(alpha)
+            totals.append(total)
+        alphas = torch.stack(alphas, dim=1)  # (B, T, C)
+        totals = torch.cat(totals, dim=1).masked_fill(~mask, 1.0)  # (B, T); 1 on padding
+        final = alpha @ last  # (B,)
+        lengths = mask.sum(dim=1)
+        shifts = top.squeeze(2).masked_fill(~mask, 0.0).sum(dim=1) + trans_top * (lengths - 1)
+        log_z = start_top + shifts + totals.log().sum(dim=1) + end_top + final.log()
+        safe = (totals.amin(dim=1) >= SMALLEST_SCALE) & (final >= SMALLEST_SCALE)
+        ctx.save_for_backward(emitted, moves, last, alphas, totals, final, mask)
+        return log_z.masked_fill(~safe, float("nan")).to(emissions.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad_log_z: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        emitted, moves, last, alphas, totals, final, mask = ctx.saved_tensors
+        weight = grad_log_z.double()[:, None, None]  # (B, 1, 1)
+        # betas[:, t] scaled so that alphas[:, t] * betas[:, t] is each tag's posterior.
+        words, real = emitted.unbind(1), mask.unsqueeze(2).unbind(1)
+        scales, moves_back = totals.unsqueeze(2).unbind(1), moves.T
+        beta = (last / final[:, None]).expand_as(words[0])
+        betas = [beta]
+        for t in range(len(words) - 1, 0, -1):
+            step = torch.mm(words[t] * beta, moves_back).div_(scales[t])
+            beta = torch.where(real[t], step, beta)
+            betas.append(beta)
+        betas = torch.stack(betas[::-1], dim=1)  # (B, T, C)
+        posterior = alphas * betas * (mask.unsqueeze(2) * weight)  # (B, T, C)
+        # Pair marginals summed over words: alpha_{t-1}[i] moves[i, j] emitted_t[j] beta_t[j] / c_t.
+        onward = emitted[:, 1:] * betas[:, 1:] / totals[:, 1:, None] * (mask[:, 1:, None] * weight)
+        pairs = (alphas[:, :-1].flatten(0, 1).T @ onward.flatten(0, 1)) * moves  # (C, C)
+        rows = torch.arange(mask.shape[0], device=mask.device)
+        ends = alphas[rows, mask.sum(dim=1) - 1] * last / final[:, None] * weight[:, 0]  # (B, C)
+        emissions_dtype, start_dtype, trans_dtype, end_dtype = ctx.dtypes
+        return (
+            posterior.to(emissions_dtype),
+            posterior[:, 0].sum(dim=0).to(start_dtype),
+            pairs.to(trans_dtype),
+            ends.sum(dim=0).to(end_dtype),
+            None,
+        )
 
 
 def _top(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
