@@ -106,7 +106,7 @@ class CRF(nn.Module):
         return self.log_space_partition(emissions, mask)
 
     def log_space_partition(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """log Z (B,) by the forward algorithm in log space, differentiated by autograd.
+        """Log Z (B,) by the forward algorithm in log space, differentiated by autograd.
 
         Slower than :meth:`log_partition`'s recursion (about a dozen operators per step in each
         direction) but safe for any finite scores. Arguments as in :meth:`log_partition`.
@@ -287,6 +287,7 @@ class ScaledForward(torch.autograd.Function):
         end: torch.Tensor,
         mask: torch.Tensor,
     ) -> torch.Tensor:
+        """Log Z (B,), NaN where a scale left the safe range; see the class docstring."""
         ctx.dtypes = (emissions.dtype, start.dtype, trans.dtype, end.dtype)
         scores = emissions.detach().double()
         top = scores.amax(dim=2, keepdim=True)  # (B, T, 1)
@@ -318,6 +319,7 @@ class ScaledForward(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_log_z: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """Gradients for (emissions, start, transitions, end, mask): posterior expectations."""
         emitted, moves, last, alphas, totals, final, mask = ctx.saved_tensors
         weight = grad_log_z.double()[:, None, None]  # (B, 1, 1)
         # betas[:, t] scaled so that alphas[:, t] * betas[:, t] is each tag's posterior.
