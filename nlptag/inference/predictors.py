@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import torch
 from torch import nn
@@ -34,15 +34,14 @@ from nlptag.models.embeddings import CharBiLSTM
 from nlptag.models.encoders import FUSED_RNNS, RecurrentEncoder, fastest_inference_run
 from nlptag.models.search import Search
 from nlptag.text.encoding import (
-    collate_classification,
-    collate_tagging,
     collate_translation,
     decode_subwords,
     encode_sentence,
     encode_source,
     encode_text,
+    pad_words,
 )
-from nlptag.text.schemes import PREFIXES, convert_tags, extract_chunks
+from nlptag.text.schemes import PREFIXES, extract_chunks, tags_of_chunks
 from nlptag.text.specials import UNK
 from nlptag.text.tokenize import tokenize
 from nlptag.text.vocabulary import Vocabulary
@@ -52,6 +51,14 @@ EncoderRun = Literal["fastest", "packed", "padded"]
 """How :func:`load` sets its encoders' ``inference_run``; ``fastest`` times both once."""
 Sentence = str | Sequence[str]
 """A sentence or text: a string (split into tokens as the task does) or a list of tokens."""
+
+
+class SpellingTable(NamedTuple):
+    """Character features (B' + 1, F') of B' distinct spellings (row 0: zeros, for padding)
+    and each spelling's row, by token."""
+
+    features: torch.Tensor
+    rows: dict[str, int]
 
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
@@ -96,13 +103,60 @@ class ScoringPredictor(Predictor):
         self.chars = Vocabulary(bundle.vocabularies["chars"])
         self.max_word_length = int(bundle.data.get("max_word_length", 30))
 
-    def run(self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def run(
+        self,
+        words: torch.Tensor,
+        chars: torch.Tensor,
+        lengths: torch.Tensor,
+        char_features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Scores from words (B, T), chars (B, T, L), lengths (B,): the network's ``scores``,
-        in torch or in its ONNX graph."""
+        in torch or in its ONNX graph. ``char_features`` (B, T, F'), already computed, stand in
+        for ``chars`` (torch only)."""
         if self.session is None:
-            return self.network.scores(words, chars, lengths)
+            return self.network.scores(words, chars, lengths, char_features)
         feed = {"words": words.numpy(), "chars": chars.numpy(), "lengths": lengths.numpy()}
         return torch.from_numpy(self.session.run(None, feed)[0])
+
+    def spelling_table(self, spellings: dict[str, list[int]]) -> SpellingTable | None:
+        """The character features of every distinct spelling of one ``predict`` call, computed
+        once each (:meth:`~nlptag.models.embeddings.WordEmbedder.spelling_features`), where the
+        network runs in torch and has character features; None otherwise (ONNX, or none).
+
+        Args:
+            spellings: token -> its character ids, as :func:`~nlptag.text.encoding.spelling_ids`
+                fills its cache.
+        """
+        embedder = getattr(self.network, "embedder", None)
+        if self.session is not None or getattr(embedder, "char_features", None) is None:
+            return None
+        rows = {token: row for row, token in enumerate(spellings, start=1)}
+        return SpellingTable(embedder.spelling_features(list(spellings.values())), rows)
+
+    def batch_scores(
+        self, examples: list[dict], tokens: list[list[str]], table: SpellingTable | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Scores of one batch of encoded examples (``word_ids``, ``char_ids``), with the
+        character features from ``table`` where there is one.
+
+        Args:
+            examples: encoded examples, B of them.
+            tokens: each example's tokens, the keys of ``table.rows``.
+            table: :meth:`spelling_table`'s, or None to compute the features from the chars.
+
+        Returns:
+            Scores (the network's ``scores``), mask (B, T) bool, lengths (B,) long.
+        """
+        if table is None:
+            words, chars, mask, lengths = pad_words(examples)
+            return self.run(words, chars, lengths), mask, lengths
+        # the chars are not needed: each word's features come from the table
+        words, chars, mask, lengths = pad_words(
+            [{"word_ids": example["word_ids"], "char_ids": []} for example in examples]
+        )
+        rows = torch.zeros(words.shape, dtype=torch.long)
+        rows[mask] = torch.tensor([table.rows[token] for text in tokens for token in text])
+        return self.run(words, chars, lengths, table.features[rows]), mask, lengths
 
 
 class TagPredictor(ScoringPredictor):
@@ -133,28 +187,29 @@ class TagPredictor(ScoringPredictor):
             raise NlptagError("cannot tag an empty sentence")
         results: list[dict | None] = [None] * len(sentences)
         spellings: dict[str, list[int]] = {}
-        for batch_indices in length_sorted_batches([len(s) for s in sentences], batch_size):
-            batch = collate_tagging(
-                [
-                    encode_sentence(
-                        sentences[i],
-                        self.words,
-                        self.chars,
-                        self.max_word_length,
-                        lowercase=self.lowercase,
-                        digits_to_zero=self.digits_to_zero,
-                        spelling_cache=spellings,
-                    )
-                    for i in batch_indices
-                ]
+        encoded = [
+            encode_sentence(
+                tokens,
+                self.words,
+                self.chars,
+                self.max_word_length,
+                lowercase=self.lowercase,
+                digits_to_zero=self.digits_to_zero,
+                spelling_cache=spellings,
             )
-            scores = self.run(batch.words, batch.chars, batch.lengths)
-            prediction = self.network.head.decode_scores(scores, batch.mask)
+            for tokens in sentences
+        ]
+        table = self.spelling_table(spellings)
+        for batch_indices in length_sorted_batches([len(s) for s in sentences], batch_size):
+            scores, mask, lengths = self.batch_scores(
+                [encoded[i] for i in batch_indices], [sentences[i] for i in batch_indices], table
+            )
+            prediction = self.network.head.decode_scores(scores, mask)
             for i, tags, confidences, length in zip(
                 batch_indices,
                 prediction.tags.tolist(),
                 prediction.confidences.tolist(),
-                batch.lengths.tolist(),
+                lengths.tolist(),
             ):
                 results[i] = self.result(sentences[i], tags[:length], confidences[:length])
         return results
@@ -172,18 +227,14 @@ class EntityPredictor(TagPredictor):
         prefixes = sorted(PREFIXES[self.bundle.options["data_scheme"]])
         return ["O", *(f"{prefix}-{type_}" for type_ in types for prefix in prefixes)]
 
-    def to_data_scheme(self, tag_ids: list[int]) -> list[str]:
-        """Tag ids in the model's scheme -> tag strings in the data's scheme."""
-        options = self.bundle.options
-        return convert_tags(
-            [self.tag_names[t] for t in tag_ids], options["tag_scheme"], options["data_scheme"]
-        )
-
     def result(self, tokens: list[str], tags: list[int], confidences: list[float]) -> dict:
         """``{"tokens", "tags", "confidences", "entities"}``; each entity has ``type``, token
         span ``start``/``end`` (end exclusive), ``text`` and ``confidence`` (the mean of its
-        tokens' confidences, as ``EntityTagger.predict_step`` computes it)."""
-        data_tags = self.to_data_scheme(tags)
+        tokens' confidences, as ``EntityTagger.predict_step`` computes it). The chunks are read
+        once, from the model's tags: the data scheme's tags are rebuilt from them, which is what
+        :func:`~nlptag.text.schemes.convert_tags` does."""
+        chunks = extract_chunks([self.tag_names[t] for t in tags])
+        data_tags = tags_of_chunks(chunks, len(tags), self.bundle.options["data_scheme"])
         entities = [
             {
                 "type": type_,
@@ -192,7 +243,7 @@ class EntityPredictor(TagPredictor):
                 "text": " ".join(tokens[start:end]),
                 "confidence": sum(confidences[start:end]) / (end - start),
             }
-            for type_, start, end in extract_chunks(data_tags)
+            for type_, start, end in chunks
         ]
         return {
             "tokens": tokens,
@@ -230,16 +281,20 @@ class ClassifierPredictor(ScoringPredictor):
             raise NlptagError("cannot classify an empty text")
         labels = self.labels
         results: list[dict | None] = [None] * len(texts)
-        for batch_indices in length_sorted_batches([len(t) for t in texts], batch_size):
-            batch = collate_classification(
-                [
-                    encode_text(
-                        texts[i], self.words, self.chars, self.max_length, self.max_word_length
-                    )
-                    for i in batch_indices
-                ]
+        spellings: dict[str, list[int]] = {}
+        texts = [text[: self.max_length] for text in texts]
+        encoded = [
+            encode_text(
+                text, self.words, self.chars, None, self.max_word_length, spelling_cache=spellings
             )
-            probabilities = self.run(batch.words, batch.chars, batch.lengths).softmax(dim=-1)
+            for text in texts
+        ]
+        table = self.spelling_table(spellings)
+        for batch_indices in length_sorted_batches([len(t) for t in texts], batch_size):
+            scores, _, _ = self.batch_scores(
+                [encoded[i] for i in batch_indices], [texts[i] for i in batch_indices], table
+            )
+            probabilities = scores.softmax(dim=-1)
             for i, row in zip(batch_indices, probabilities.tolist()):
                 best = max(range(len(row)), key=row.__getitem__)
                 results[i] = {

@@ -70,7 +70,11 @@ class ClassifierNetwork(nn.Module):
         self.output = nn.Linear(self.pooling.output_size, num_labels)
 
     def forward(
-        self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor
+        self,
+        words: torch.Tensor,
+        chars: torch.Tensor,
+        lengths: torch.Tensor,
+        char_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Label scores of each text.
 
@@ -78,12 +82,15 @@ class ClassifierNetwork(nn.Module):
             words: word ids (B, T) long, padded with 0.
             chars: character ids of every word (B, T, L) long, padded with 0.
             lengths: words per text (B,) long, each >= 1.
+            char_features: the words' character features (B, T, F') when already computed
+                (see :meth:`~nlptag.models.embeddings.WordEmbedder.forward`); None (the
+                default) computes them from ``chars``.
 
         Returns:
             Label scores (B, C) (logits).
         """
         mask = torch.arange(words.size(1), device=words.device).unsqueeze(0) < lengths.unsqueeze(1)
-        features = self.encoder(self.embedder(words, chars), lengths)
+        features = self.encoder(self.embedder(words, chars, char_features), lengths)
         return self.output(self.dropout(self.pooling(features, mask)))
 
     def rnn_input_bounds(self) -> dict[str, float]:
@@ -97,7 +104,11 @@ class ClassifierNetwork(nn.Module):
         return rnn_input_bounds(self.embedder, self.encoder)
 
     def scores(
-        self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor
+        self,
+        words: torch.Tensor,
+        chars: torch.Tensor,
+        lengths: torch.Tensor,
+        char_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Label scores: the part exported to ONNX (the same as ``forward``).
 
@@ -105,8 +116,9 @@ class ClassifierNetwork(nn.Module):
             words: word ids (B, T) long, padded with 0.
             chars: character ids of every word (B, T, L) long, padded with 0.
             lengths: words per text (B,) long, each >= 1.
+            char_features: as in :meth:`forward`.
 
         Returns:
             Label scores (B, C) (logits).
         """
-        return self(words, chars, lengths)
+        return self(words, chars, lengths, char_features)

@@ -294,12 +294,20 @@ class WordEmbedder(nn.Module):
         char_size = self.char_features.output_size if self.char_features is not None else 0
         self.output_size = word_dim + char_size
 
-    def forward(self, words: torch.Tensor, chars: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        words: torch.Tensor,
+        chars: torch.Tensor,
+        char_features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Word representations.
 
         Args:
             words: word ids (B, T) long, padded with 0.
             chars: character ids of every word (B, T, L) long, padded with 0.
+            char_features: the character features of every word (B, T, F') already computed
+                (a predictor computes them once per distinct spelling of its whole input, see
+                :meth:`spelling_features`); None (the default) computes them from ``chars``.
 
         Returns:
             Word representations (B, T, E).
@@ -308,7 +316,9 @@ class WordEmbedder(nn.Module):
             drop = torch.rand(words.shape, device=words.device) < self.word_dropout
             words = words.masked_fill(drop & words.ne(PAD_ID), UNK_ID)
         features = [self.word_embedding(words)]
-        if self.char_features is not None:
+        if char_features is not None:
+            features.append(char_features)
+        elif self.char_features is not None:
             batch, time, length = chars.shape
             spellings = chars.reshape(batch * time, length)
             if torch.onnx.is_in_onnx_export():
@@ -318,6 +328,33 @@ class WordEmbedder(nn.Module):
                 char_features = self.char_features(unique).index_select(0, inverse)
             features.append(char_features.reshape(batch, time, -1))
         return self.dropout(torch.cat(features, dim=-1))
+
+    def spelling_features(self, spellings: list[list[int]], group_size: int = 2048) -> torch.Tensor:
+        """The character features of many spellings, each computed once.
+
+        The spellings run in groups of equal length, so no group has padding (a character
+        BiLSTM runs each as one dense block).
+
+        Args:
+            spellings: B' character id lists, each non-empty.
+            group_size: at most this many spellings per call of the character module.
+
+        Returns:
+            Features (B' + 1, F'): row 0 all zeros (for padding), row ``i + 1`` the features of
+            ``spellings[i]``.
+        """
+        if self.char_features is None:
+            raise ValueError("spelling_features: this embedder has no character features")
+        table = torch.zeros(len(spellings) + 1, self.char_features.output_size)
+        by_length: dict[int, list[int]] = {}
+        for index, spelling in enumerate(spellings):
+            by_length.setdefault(len(spelling), []).append(index)
+        for indices in by_length.values():
+            for start in range(0, len(indices), group_size):
+                rows = indices[start : start + group_size]
+                chars = torch.tensor([spellings[i] for i in rows], dtype=torch.long)
+                table[torch.tensor(rows) + 1] = self.char_features(chars)
+        return table
 
     @torch.no_grad()
     def output_bound(self) -> float | None:

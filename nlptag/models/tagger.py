@@ -57,7 +57,11 @@ class TaggerNetwork(nn.Module):
         self.head = head(self.encoder.output_size, self.tag_names)
 
     def forward(
-        self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor
+        self,
+        words: torch.Tensor,
+        chars: torch.Tensor,
+        lengths: torch.Tensor,
+        char_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Encoder features, which the head turns into scores, a loss or tags.
 
@@ -65,11 +69,14 @@ class TaggerNetwork(nn.Module):
             words: word ids (B, T) long, padded with 0.
             chars: character ids of every word (B, T, L) long, padded with 0.
             lengths: words per sentence (B,) long, each >= 1.
+            char_features: the words' character features (B, T, F') when already computed
+                (see :meth:`~nlptag.models.embeddings.WordEmbedder.forward`); None (the
+                default) computes them from ``chars``.
 
         Returns:
             Features (B, T, F).
         """
-        return self.encoder(self.embedder(words, chars), lengths)
+        return self.encoder(self.embedder(words, chars, char_features), lengths)
 
     def rnn_input_bounds(self) -> dict[str, float]:
         """The LSTM and GRU layers that int8 inference runs with fixed ranges, and their bounds.
@@ -82,7 +89,11 @@ class TaggerNetwork(nn.Module):
         return rnn_input_bounds(self.embedder, self.encoder)
 
     def scores(
-        self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor
+        self,
+        words: torch.Tensor,
+        chars: torch.Tensor,
+        lengths: torch.Tensor,
+        char_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Tag scores: the head's logits or CRF emissions (the part exported to ONNX).
 
@@ -90,11 +101,12 @@ class TaggerNetwork(nn.Module):
             words: word ids (B, T) long, padded with 0.
             chars: character ids of every word (B, T, L) long, padded with 0.
             lengths: words per sentence (B,) long, each >= 1.
+            char_features: as in :meth:`forward`.
 
         Returns:
             Tag scores (B, T, C).
         """
-        return self.head(self(words, chars, lengths))
+        return self.head(self(words, chars, lengths, char_features))
 
     def decode(
         self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor

@@ -74,13 +74,15 @@ def encode_text(
     max_word_length: int,
     index: int = 0,
     label_id: int = 0,
+    spelling_cache: dict[str, list[int]] | None = None,
 ) -> dict:
     """Ids of one text to classify: ``word_ids`` (T), ``char_ids`` (T lists), ``label_id``,
-    ``index``; the text is cut to ``max_length`` tokens and each word to ``max_word_length``."""
+    ``index``; the text is cut to ``max_length`` tokens and each word to ``max_word_length``;
+    ``spelling_cache`` is :func:`spelling_ids`'s."""
     tokens = tokens[:max_length]
     return {
         "word_ids": words.ids(tokens),
-        "char_ids": spelling_ids(tokens, chars, max_word_length),
+        "char_ids": spelling_ids(tokens, chars, max_word_length, spelling_cache),
         "label_id": label_id,
         "index": index,
     }

@@ -104,10 +104,19 @@ def convert_tags(tags: list[str], source: Scheme, target: Scheme) -> list[str]:
     -> ``["B-PER", "E-PER", "S-PER"]``.
     """
     _parse(tags, source)
+    return tags_of_chunks(extract_chunks(tags), len(tags), target)
+
+
+def tags_of_chunks(chunks: list[tuple[str, int, int]], length: int, target: Scheme) -> list[str]:
+    """The tags of one sentence of ``length`` tokens in scheme ``target`` that make exactly
+    ``chunks`` (``(type, start, end)``, end exclusive, in order, as :func:`extract_chunks`
+    gives them). Example: ``tags_of_chunks([("PER", 0, 2)], 3, "iobes")``
+    -> ``["B-PER", "E-PER", "O"]``.
+    """
     _parse([], target)
-    out = ["O"] * len(tags)
+    out = ["O"] * length
     previous: tuple[str, int] | None = None  # type and end of the previous chunk
-    for type_, start, end in extract_chunks(tags):
+    for type_, start, end in chunks:
         out[start:end] = [f"I-{type_}"] * (end - start)
         if target == "iobes":
             out[start], out[end - 1] = f"B-{type_}", f"E-{type_}"

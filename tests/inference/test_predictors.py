@@ -161,3 +161,66 @@ def test_generation_is_reproducible_and_never_writes_unk(tiny_checkpoints):
     assert not any("<unk>" in text for text in first)
     with pytest.raises(NlptagError, match="^every prime needs at least one character$"):
         generator.predict(["All", ""])
+
+
+def test_spelling_features_are_each_spellings_features_alone(tiny_checkpoints):
+    """The table holds, for each spelling, what the character module gives it alone: row 0 is
+    zeros, equal lengths share a call (the groups split at group_size)."""
+    for task in ("tagging", "ner"):  # a char BiLSTM and a char CNN
+        embedder = nlptag.load(tiny_checkpoints(task)["checkpoint"]).network.embedder
+        spellings = [[5, 6, 7], [4], [8, 9, 10], [3, 4], [7, 6, 5], [11]]
+        with torch.inference_mode():
+            table = embedder.spelling_features(spellings, group_size=2)
+            assert table.shape == (7, embedder.char_features.output_size)
+            assert table[0].eq(0).all()
+            for row, spelling in enumerate(spellings, start=1):
+                alone = embedder.char_features(torch.tensor([spelling]))[0]
+                torch.testing.assert_close(table[row], alone, rtol=0, atol=1e-6)
+
+
+class CountingCalls(torch.nn.Module):
+    """Wraps a character module and counts the spellings it is given."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.module, self.output_size, self.spellings = module, module.output_size, 0
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        self.spellings += chars.size(0)
+        return self.module(chars)
+
+
+@pytest.mark.parametrize("task", ["tagging", "ner", "classification"])
+def test_predictors_compute_each_distinct_spelling_once_and_predict_the_same(
+    task, tiny_checkpoints
+):
+    """Character features come from one table per predict call, each distinct token computed
+    once; the results equal those of the network computing them from each batch's chars."""
+    predictor = nlptag.load(tiny_checkpoints(task)["checkpoint"])
+    inputs = TEXTS if task == "classification" else NER + ["ann saw bob", "bob met ann in rome"]
+    predictor.spelling_table = lambda spellings: None  # the network's own per-batch features
+    reference = predictor.predict(inputs, batch_size=2)
+    del predictor.spelling_table
+    embedder = predictor.network.embedder
+    counting = CountingCalls(embedder.char_features)
+    embedder.char_features = counting
+    try:
+        results = predictor.predict(inputs, batch_size=2)
+    finally:
+        embedder.char_features = counting.module
+    split = (
+        predictor.tokens
+        if task == "classification"
+        else lambda s: s.split() if isinstance(s, str) else s
+    )
+    tokens = {token for text in inputs for token in split(text)}
+    assert counting.spellings == len(tokens)
+    for ours, theirs in zip(results, reference, strict=True):
+        if task == "classification":
+            assert ours["label"] == theirs["label"]
+            assert list(ours["probabilities"].values()) == pytest.approx(
+                list(theirs["probabilities"].values()), abs=1e-6
+            )
+        else:
+            assert ours["tags"] == theirs["tags"]
+            assert ours["confidences"] == pytest.approx(theirs["confidences"], abs=1e-6)

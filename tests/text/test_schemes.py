@@ -3,7 +3,13 @@ import itertools
 import pytest
 import torch
 
-from nlptag.text.schemes import allowed_transitions, convert_tags, extract_chunks
+from nlptag.text.schemes import (
+    PREFIXES,
+    allowed_transitions,
+    convert_tags,
+    extract_chunks,
+    tags_of_chunks,
+)
 
 # One sentence in the three schemes: PER PER (adjacent) O LOC-LOC O ORG
 SENTENCE = {
@@ -100,3 +106,17 @@ def test_allowed_paths_are_exactly_the_well_formed_ones(scheme: str) -> None:
         tags = [names[i] for i in path]
         assert bool(allowed) == (convert_tags(tags, scheme, scheme) == tags), tags
     assert start.dtype == trans.dtype == end.dtype == torch.bool
+
+
+@pytest.mark.parametrize("source", ["iob1", "iob2", "iobes"])
+def test_tags_of_chunks_keep_every_sequences_chunks(source: str) -> None:
+    """Every sequence of up to 4 tags of two types, ill-formed ones included: the tags rebuilt
+    from its chunks in any scheme have exactly its chunks (what EntityPredictor relies on)."""
+    names = ["O"] + [f"{p}-{t}" for t in ("A", "B") for p in sorted(PREFIXES[source])]
+    for length in range(1, 5):
+        for tags in itertools.product(names, repeat=length):
+            chunks = extract_chunks(list(tags))
+            for target in ("iob1", "iob2", "iobes"):
+                rebuilt = tags_of_chunks(chunks, length, target)
+                assert rebuilt == convert_tags(list(tags), source, target)
+                assert extract_chunks(rebuilt) == chunks, (tags, target, rebuilt)
