@@ -1,6 +1,9 @@
 """One change measured against its parent: ``benchmarks.crf_speed`` run alternately in git
 worktrees of two commits, old then new, several rounds, in one table of old / new ratios.
 
+Both runs use this checkout's ``benchmarks/crf_speed.py`` (copied into each worktree), so the two
+commits' code is measured by the same benchmark.
+
 Alternating in one session on one machine keeps the machine's drift out of the ratios as far as
 it can be; the rows the change does not touch show what drift is left.
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,7 +24,7 @@ from pathlib import Path
 from benchmarks.common import cpu_model, machine, report, today
 
 REPO = Path(__file__).resolve().parents[1]
-COLUMNS = ("train step", "Viterbi decode", "Viterbi + marginals")
+COLUMNS = ("train step", "head loss", "Viterbi decode", "Viterbi + marginals")
 
 
 def crf_speed_rows(worktree: Path, sentences: int) -> dict[tuple[str, str, int], float]:
@@ -28,13 +32,15 @@ def crf_speed_rows(worktree: Path, sentences: int) -> dict[tuple[str, str, int],
     (its own ``nlptag`` and ``benchmarks``, imported from the worktree, not this checkout)."""
     command = [sys.executable, "-m", "benchmarks.crf_speed", "--sentences", str(sentences)]
     env = {**os.environ, "PYTHONPATH": str(worktree), "OMP_NUM_THREADS": "1"}
+    if "NLPTAG_DATA_DIR" in env:  # the runs start in the worktree: a relative path would move
+        env["NLPTAG_DATA_DIR"] = str(Path(env["NLPTAG_DATA_DIR"]).resolve())
     done = subprocess.run(command, cwd=worktree, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"ab_commits: crf_speed failed in {worktree}:\n{done.stderr[-3000:]}")
     rows = {}
     for line in done.stdout.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) == 5 and cells[0].endswith("head") and cells[1].isdigit():
+        if len(cells) == 6 and cells[0].endswith("head") and cells[1].isdigit():
             for what, value in zip(COLUMNS, cells[2:], strict=True):
                 rows[(cells[0], what, int(cells[1]))] = float(value.replace(",", ""))
     if not rows:
@@ -62,6 +68,7 @@ def main() -> None:
                 check=True,
                 capture_output=True,
             )
+            shutil.copy(REPO / "benchmarks" / "crf_speed.py", trees[side] / "benchmarks")
         try:
             for round_ in range(1, args.rounds + 1):
                 for side in ("old", "new"):
@@ -75,7 +82,8 @@ def main() -> None:
         "",
         f"`NLPTAG_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python -m benchmarks.ab_commits "
         f"--old {args.old} --new {args.new} --rounds {args.rounds} --sentences {args.sentences}`: "
-        f"`python -m benchmarks.crf_speed --sentences {args.sentences}` run alternately in "
+        f"this checkout's `python -m benchmarks.crf_speed --sentences {args.sentences}` run "
+        f"alternately in "
         f"worktrees of commit {args.old} (old) and {args.new} (new), {args.rounds} rounds; "
         f"{machine()}, {cpu_model()}; CPU seconds of the process; {today()}.",
         "",

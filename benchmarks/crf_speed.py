@@ -1,8 +1,10 @@
 """What the CRF costs: training steps and decoding, CRF head against softmax head, same model.
 
 Sentences/s at batch sizes 32 and 256 on CoNLL-2003 training sentences, for the NER config's
-network with its CRF head and with a softmax head in its place. Decoding is timed for the
-Viterbi path alone and for Viterbi plus marginals (the per-token confidences).
+network with its CRF head and with a softmax head in its place. The head's loss is also timed
+alone (forward + backward on precomputed encoder features, the part of a training step the CRF's
+forward algorithm is in). Decoding is timed for the Viterbi path alone and for Viterbi plus
+marginals (the per-token confidences).
 
     NLPTAG_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python -m benchmarks.crf_speed \
         --out benchmarks/results/crf_speed.md
@@ -40,6 +42,12 @@ def rates(config: str, head_override: list[str], batch_size: int, batches: int) 
     with torch.inference_mode():
         model.eval()
         features = [(model(batch), batch.mask) for batch in loader]
+    targets = [batch.tags for batch in loader]
+
+    def head_loss() -> None:
+        model.train()
+        for (feats, mask), tags in zip(features, targets, strict=True):
+            model.head.loss(feats.clone().requires_grad_(), tags, mask).backward()
 
     def decode_best() -> None:
         with torch.inference_mode():
@@ -56,6 +64,7 @@ def rates(config: str, head_override: list[str], batch_size: int, batches: int) 
 
     return {
         "train": sentences / timed(train, 1),
+        "loss": sentences / timed(head_loss, 3),
         "decode": sentences / timed(decode_best, 3),
         "decode+conf": sentences / timed(decode_with_confidence, 3),
     }
@@ -71,15 +80,16 @@ def main() -> None:
         f"`python -m benchmarks.crf_speed --sentences {args.sentences}`, config {args.config}; "
         f"{machine()}, {cpu_model()}; CPU seconds of the process; commit {commit()}, {today()}",
         "",
-        "| NER config, sentences/s | batch | train step | Viterbi decode "
-        "| Viterbi + marginals (confidences) |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| NER config, sentences/s | batch | train step | head loss, forward + backward "
+        "| Viterbi decode | Viterbi + marginals (confidences) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for batch_size in (32, 256):
         for name, override in (("CRF head", []), ("softmax head", [SOFTMAX])):
             r = rates(args.config, override, batch_size, max(1, args.sentences // batch_size))
             lines.append(
-                f"| {name} | {batch_size} | {r['train']:,.0f} | {r['decode']:,.0f} "
+                f"| {name} | {batch_size} | {r['train']:,.0f} | {r['loss']:,.0f} "
+                f"| {r['decode']:,.0f} "
                 f"| {r['decode+conf']:,.0f} |"
             )
             print(lines[-1], flush=True)
