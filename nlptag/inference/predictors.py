@@ -39,6 +39,7 @@ from nlptag.text.encoding import (
     encode_sentence,
     encode_source,
     encode_text,
+    pad_word_ids,
     pad_words,
 )
 from nlptag.text.schemes import PREFIXES, extract_chunks, tags_of_chunks
@@ -127,8 +128,8 @@ class ScoringPredictor(Predictor):
             spellings: token -> its character ids, as :func:`~nlptag.text.encoding.spelling_ids`
                 fills its cache.
         """
-        embedder = getattr(self.network, "embedder", None)
-        if self.session is not None or getattr(embedder, "char_features", None) is None:
+        embedder = self.network.embedder
+        if self.session is not None or embedder.char_features is None:
             return None
         rows = {token: row for row, token in enumerate(spellings, start=1)}
         return SpellingTable(embedder.spelling_features(list(spellings.values())), rows)
@@ -150,12 +151,11 @@ class ScoringPredictor(Predictor):
         if table is None:
             words, chars, mask, lengths = pad_words(examples)
             return self.run(words, chars, lengths), mask, lengths
-        # the chars are not needed: each word's features come from the table
-        words, chars, mask, lengths = pad_words(
-            [{"word_ids": example["word_ids"], "char_ids": []} for example in examples]
-        )
+        # no chars to pad: each word's features come from the table
+        words, mask, lengths = pad_word_ids(examples)
         rows = torch.zeros(words.shape, dtype=torch.long)
         rows[mask] = torch.tensor([table.rows[token] for text in tokens for token in text])
+        chars = words.new_zeros(*words.shape, 0)  # (B, T, 0): unused when features are given
         return self.run(words, chars, lengths, table.features[rows]), mask, lengths
 
 
@@ -170,6 +170,21 @@ class TagPredictor(ScoringPredictor):
         self.tag_names = list(network.tag_names)
         self.lowercase = bool(bundle.data.get("lowercase", False))
         self.digits_to_zero = bool(bundle.data.get("digits_to_zero", False))
+
+    def encode(
+        self, tokens: list[str], spelling_cache: dict[str, list[int]] | None = None
+    ) -> dict[str, list]:
+        """One sentence's ids as the tagger was trained on them (:func:`encode_sentence` with
+        the bundle's vocabularies and normalisation); ``spelling_cache`` as there."""
+        return encode_sentence(
+            tokens,
+            self.words,
+            self.chars,
+            self.max_word_length,
+            lowercase=self.lowercase,
+            digits_to_zero=self.digits_to_zero,
+            spelling_cache=spelling_cache,
+        )
 
     def result(self, tokens: list[str], tags: list[int], confidences: list[float]) -> dict:
         return {
@@ -187,18 +202,7 @@ class TagPredictor(ScoringPredictor):
             raise NlptagError("cannot tag an empty sentence")
         results: list[dict | None] = [None] * len(sentences)
         spellings: dict[str, list[int]] = {}
-        encoded = [
-            encode_sentence(
-                tokens,
-                self.words,
-                self.chars,
-                self.max_word_length,
-                lowercase=self.lowercase,
-                digits_to_zero=self.digits_to_zero,
-                spelling_cache=spellings,
-            )
-            for tokens in sentences
-        ]
+        encoded = [self.encode(tokens, spellings) for tokens in sentences]
         table = self.spelling_table(spellings)
         for batch_indices in length_sorted_batches([len(s) for s in sentences], batch_size):
             scores, mask, lengths = self.batch_scores(

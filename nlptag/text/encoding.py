@@ -101,12 +101,11 @@ class TaggingBatch(NamedTuple):
     lengths: torch.Tensor
 
 
-def pad_words(
+def pad_word_ids(
     examples: list[dict],
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """words (B, T), chars (B, T, L), mask (B, T), lengths (B,) from examples' ``word_ids`` and
-    ``char_ids``, padded with 0. The ids are flattened into one list each, made tensors once
-    and scattered into place (no Python loop that pads each word)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """words (B, T), mask (B, T), lengths (B,) from examples' ``word_ids``, padded with 0: the
+    flattened ids are made one tensor and scattered into place."""
     lengths = torch.tensor([len(example["word_ids"]) for example in examples])
     batch, time = len(examples), int(lengths.max())
     mask = torch.arange(time).unsqueeze(0) < lengths.unsqueeze(1)
@@ -114,6 +113,17 @@ def pad_words(
     words[mask] = torch.tensor(
         list(chain.from_iterable(example["word_ids"] for example in examples)), dtype=torch.long
     )
+    return words, mask, lengths
+
+
+def pad_words(
+    examples: list[dict],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """words (B, T), chars (B, T, L), mask (B, T), lengths (B,) from examples' ``word_ids`` and
+    ``char_ids``, padded with 0. The ids are flattened into one list each, made tensors once
+    and scattered into place (no Python loop that pads each word)."""
+    words, mask, lengths = pad_word_ids(examples)
+    batch, time = words.shape
     spellings = [word for example in examples for word in example["char_ids"]]
     word_lengths = torch.tensor([len(word) for word in spellings], dtype=torch.long)
     longest_word = int(word_lengths.max()) if spellings else 0

@@ -84,16 +84,7 @@ def test_tag_predictions_equal_the_task_modules_predict_step(bundles, task):
 
 
 def predictor_encode(predictor, tokens):
-    from nlptag.text.encoding import encode_sentence
-
-    return encode_sentence(
-        tokens,
-        predictor.words,
-        predictor.chars,
-        predictor.max_word_length,
-        lowercase=predictor.lowercase,
-        digits_to_zero=predictor.digits_to_zero,
-    )
+    return predictor.encode(tokens)
 
 
 @pytest.mark.parametrize("task", ["tagging", "ner", "classification"])

@@ -341,3 +341,17 @@ def test_scores_outside_the_scaled_range_fall_back_to_log_space() -> None:
         paths = [s for s, _ in brute_force(crf, emissions[b], length)]
         expected = torch.logsumexp(torch.tensor(paths, dtype=torch.double), 0)
         torch.testing.assert_close(fast[0][b], expected)
+
+
+def test_bf16_autocast_leaves_the_scaled_forward_in_float64() -> None:
+    """CPU autocast lowers float32 matmuls to bf16 but not float64 ones: under it log Z and its
+    gradient are the float32 run's, to the last digit, and stay float32."""
+    crf = random_crf(4).float()
+    emissions, mask = batch(4)
+    emissions = emissions.float()
+    plain = gradients(crf, crf.log_partition, emissions, mask, torch.ones(len(LENGTHS)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = gradients(crf, crf.log_partition, emissions, mask, torch.ones(len(LENGTHS)))
+    for ours, expected in zip(mixed, plain, strict=True):
+        assert ours.dtype == torch.float32
+        torch.testing.assert_close(ours, expected, rtol=0, atol=0)
