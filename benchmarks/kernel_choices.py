@@ -2,9 +2,10 @@
 against its packed run (training: forward + backward on real length-bucketed batches;
 inference: forward on the predictor's length-sorted batches of UD EWT test, for the encoder and
 the character BiLSTM, each with its ``inference_run`` set to either; the POS tagger's character
-BiLSTM trained both ways), Adam's fused update against its default (foreach) one on a tagger's
-parameters, and two element-wise choices: dropout drawn from ``torch.rand`` against
-``F.dropout``, and the padded runs' reversal with ``index_select`` against ``gather``.
+BiLSTM trained both ways), the NER tagger's character CNN as a convolution and by table
+lookups, Adam's fused update against its default (foreach) one on a tagger's parameters, and
+two element-wise choices: dropout drawn from ``torch.rand`` against ``F.dropout``, and the
+padded runs' reversal with ``index_select`` against ``gather``.
 
 CPU seconds of this process on one thread, best of 3 passes after a warm-up pass.
 
@@ -27,7 +28,7 @@ from benchmarks.common import commit, cpu_model, from_config, report, today
 from nlptag.inference.predictors import length_sorted_batches
 from nlptag.models import encoders
 from nlptag.models.dropout import dropout
-from nlptag.models.embeddings import CharBiLSTM, distinct_rows
+from nlptag.models.embeddings import CharBiLSTM, CharCNN, distinct_rows
 from nlptag.text.readers import read_conllu
 
 CONFIGS = {
@@ -60,8 +61,40 @@ def forward_backward(encoder, inputs: list, batches: list) -> None:
         encoder(x.requires_grad_(), batch.lengths).sum().backward()
 
 
+def by_convolution(cnn: CharCNN, chars: torch.Tensor) -> torch.Tensor:
+    """The character CNN's features as ``nn.Conv1d`` on the embedded characters gives them."""
+    responses = cnn.conv(cnn.embedding(chars).transpose(1, 2))  # (B, F, L)
+    features = responses.masked_fill(chars.eq(0).unsqueeze(1), float("-inf")).amax(dim=2)
+    return features.masked_fill(features.isinf(), 0.0)
+
+
+def char_cnn_lines(name: str, cnn: CharCNN, spellings: list) -> list[str]:
+    """The character CNN's convolution against its table lookups, forward + backward and
+    forward alone, on each batch's distinct spellings."""
+
+    def train(run) -> None:
+        for distinct, _ in spellings:
+            run(distinct).sum().backward()
+
+    def infer(run) -> None:
+        with torch.no_grad():
+            for distinct, _ in spellings:
+                run(distinct)
+
+    lines = []
+    for what, loop in (("forward + backward", train), ("forward alone", infer)):
+        convolution = best_of_3(loop, lambda chars: by_convolution(cnn, chars))
+        table = best_of_3(loop, cnn)
+        lines.append(
+            f"{name} char CNN on the distinct words of the same batches, {what} (ms): conv1d "
+            f"{1000 * convolution:,.1f}, table lookups {1000 * table:,.1f}, ratio "
+            f"{convolution / table:.2f}."
+        )
+    return lines
+
+
 def training_rows(batches: int) -> list[str]:
-    rows = []
+    rows, notes = [], []
     for name, config in CONFIGS.items():
         model, data = from_config("configs/base/trainer.yaml", "--config", config)
         data.setup("fit")
@@ -77,19 +110,21 @@ def training_rows(batches: int) -> list[str]:
             f"| {1000 * padded:,.0f} | {packed / padded:.2f} |"
         )
         chars = model.network.embedder.char_features
+        spellings = []
+        for batch in loaded:
+            distinct = distinct_rows(batch.chars.reshape(-1, batch.chars.size(2)))[0]
+            distinct = distinct[distinct.ne(0).any(dim=1)]
+            spellings.append((distinct, distinct.ne(0).sum(dim=1)))
+        if isinstance(chars, CharCNN):
+            notes += char_cnn_lines(name.split(" ")[0], chars, spellings)
         if isinstance(chars, CharBiLSTM):  # its two ways, on each batch's distinct spellings
-            spellings = []
-            for batch in loaded:
-                distinct = distinct_rows(batch.chars.reshape(-1, batch.chars.size(2)))[0]
-                distinct = distinct[distinct.ne(0).any(dim=1)]
-                spellings.append((distinct, distinct.ne(0).sum(dim=1)))
             packed = best_of_3(char_forward_backward, chars._final_states_packed, spellings)
             padded = best_of_3(char_forward_backward, chars._final_states_padded, spellings)
             rows.append(
                 f"| training, {name.split(' ')[0]} char BiLSTM, the distinct words of the same "
                 f"batches | {1000 * packed:,.0f} | {1000 * padded:,.0f} | {packed / padded:.2f} |"
             )
-    return rows
+    return rows, notes
 
 
 def char_forward_backward(run, spellings: list) -> None:
@@ -220,6 +255,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     data_dir = Path(os.environ.get("NLPTAG_DATA_DIR", "../shared/data"))
+    training, char_cnn = training_rows(args.batches)
     lines = [
         "`NLPTAG_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python -m benchmarks.kernel_choices "
         f"--batches {args.batches}`; {cpu_model()}, 1 torch thread; CPU ms, best of 3 passes; "
@@ -227,8 +263,10 @@ def main() -> None:
         "",
         "| encoder run | packed (ms) | padded (ms) | packed / padded |",
         "| --- | ---: | ---: | ---: |",
-        *training_rows(args.batches),
+        *training,
         *inference_rows(data_dir / "ud_en_ewt" / "en_ewt-ud-test.conllu"),
+        "",
+        *char_cnn,
         *adam_rows(),
         *elementwise_rows(),
     ]

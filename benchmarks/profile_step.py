@@ -8,7 +8,7 @@ real batches of the data module: the batch from the training dataloader, ``train
 
 Attribution, without touching the package: forward pre/post hooks open and close
 ``record_function`` scopes around submodules (the word ``nn.LSTM``, also as the encoder runs it
-layer by layer; the character ``nn.LSTM`` or convolution; embeddings; the projection), and the
+layer by layer; the character ``nn.LSTM`` or CNN filter responses; embeddings; the projection), and the
 script wraps, for the profiled steps only, ``pack_padded_sequence`` / ``pad_packed_sequence``
 where the models import them, ``torch.unique``, nlptag's ``dropout``, the head's ``loss`` and the
 CRF's ``neg_log_likelihood``. Each operator's time goes to its innermost scope (matmuls outside
@@ -60,7 +60,7 @@ PREFIX = "nlptag::"
 
 WORD_LSTM = "word BiLSTM kernel (nn.LSTM fwd + bwd)"
 CHAR_LSTM = "char BiLSTM kernel (nn.LSTM fwd + bwd)"
-CHAR_CONV = "char CNN convolution (fwd + bwd)"
+CHAR_CONV = "char CNN filter responses (table lookups, fwd + bwd)"
 MATMUL = "other matmuls (linear / addmm / mm / bmm)"
 CRF = "CRF (forward algorithm + path score)"
 LOSS = "softmax loss / head glue"
@@ -69,7 +69,7 @@ DROPOUT = "dropout (nlptag.models.dropout)"
 PACK_ENCODER = "packing: encoder (reversal gathers, mask, cat; pack/unpack if packed)"
 PACK_CHAR = "packing: char BiLSTM (buckets, reversal gathers, final states; pack if packed)"
 PACK_UNIQUE = "packing: distinct spellings (torch.unique)"
-CHAR_POOL = "char CNN masking + max-pool"
+CHAR_POOL = "char CNN max-pool and bias"
 OPTIMIZER = "optimizer (zero_grad, clip, step)"
 DATA = "data loading / collation (next(loader))"
 AUTOGRAD = "autograd engine + AccumulateGrad"
@@ -176,7 +176,7 @@ def instrument(model) -> Scopes:
     elif isinstance(chars, CharCNN):
         scopes.module(chars, "char_features", CHAR_POOL)
         scopes.module(chars.embedding, "char_embedding", EMBEDDING)
-        scopes.module(chars.conv, "char_conv", CHAR_CONV)
+        scopes.function(chars, "filter_responses", "char_responses", CHAR_CONV)
     scopes.module(encoder, "encoder", PACK_ENCODER)  # reversal index and gathers, cat, mask
     scopes.module(encoder.rnn, "word_lstm", WORD_LSTM)  # the packed run
     for index, layer_rnn in enumerate(encoder._layer_rnns):  # the padded, layer-by-layer run
@@ -568,7 +568,7 @@ def report(title: str, r: dict) -> tuple[list[str], dict]:
         "profiler's cost removed (target: at most 20%)"
         + (
             f"; {100 * outside(corrected, corrected_step, (CHAR_CONV,)):.1f}% counting the char "
-            "CNN's convolution as a kernel too"
+            "CNN's filter responses as a kernel too"
             if CHAR_CONV in seconds
             else ""
         )

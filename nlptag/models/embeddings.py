@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -62,6 +63,14 @@ def distinct_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class CharCNN(nn.Module):
     """Character CNN with max-pooling over the word (Ma & Hovy 2016).
 
+    A convolution over character embeddings is a sum, over the kernel positions, of each
+    filter's response to the character there. Since there are few characters, the CNN computes
+    the (kernel positions, characters, filters) responses table from its weights once per call
+    and looks each position's K rows up in one ``F.embedding_bag`` sum (:meth:`filter_responses`);
+    forward + backward, this is 1.4-2.2 times as fast on a CPU as ``conv1d`` on the embedded
+    words (``benchmarks/kernel_choices``), and exactly the same function: the parameters are an
+    ``nn.Embedding`` and an ``nn.Conv1d``'s, and ONNX exports run the convolution itself.
+
     Args:
         num_chars: character vocabulary size, ``<pad>`` included (given by the word embedder).
         char_dim: size of the character embeddings.
@@ -94,10 +103,40 @@ class CharCNN(nn.Module):
         Returns:
             Features (B, num_filters); all 0 for a word without characters (padding).
         """
-        mask = chars.ne(PAD_ID).unsqueeze(1)  # (B, 1, L)
-        features = self.conv(self.embedding(chars).transpose(1, 2))  # (B, num_filters, L)
-        features = features.masked_fill(~mask, float("-inf")).amax(dim=2)
+        features = self.filter_responses(chars).amax(dim=1)  # (B, num_filters), -inf: no chars
+        if self.conv.bias is not None:
+            features = features + self.conv.bias
         return features.masked_fill(features.isinf(), 0.0)  # words with no characters (padding)
+
+    def filter_responses(self, chars: torch.Tensor) -> torch.Tensor:
+        """The convolution's output without its bias, -inf past each word's end.
+
+        By table lookup; by ``conv1d`` on the embedded characters while exporting to ONNX.
+
+        Args:
+            chars: character ids (B, L) long, padded with 0.
+
+        Returns:
+            Responses (B, L, num_filters); position l of word b is -inf where ``chars[b, l]``
+            is padding.
+        """
+        past_end = chars.eq(PAD_ID)
+        if torch.onnx.is_in_onnx_export():
+            embedded = self.embedding(chars).transpose(1, 2)  # (B, char_dim, L)
+            responses = F.conv1d(embedded, self.conv.weight, padding=self.conv.padding)
+            return responses.transpose(1, 2).masked_fill(past_end.unsqueeze(2), float("-inf"))
+        width, num_chars = self.conv.kernel_size[0], self.embedding.num_embeddings
+        # every character embedded through the module, so <pad> (all 0) gets no gradient
+        characters = self.embedding(torch.arange(num_chars, device=chars.device))
+        table = torch.einsum("vc,fck->kvf", characters, self.conv.weight).flatten(0, 1)
+        past_end_row = table.new_full((1, table.size(1)), float("-inf"))
+        table = torch.cat([table, past_end_row])  # (width * V + 1, num_filters)
+        half = width // 2
+        windows = F.pad(chars, (half, half), value=PAD_ID).unfold(1, width, 1)  # (B, L, width)
+        rows = windows + torch.arange(width, device=chars.device) * num_chars
+        rows[..., half] = rows[..., half].masked_fill(past_end, width * num_chars)
+        responses = F.embedding_bag(rows.reshape(-1, width), table, mode="sum")
+        return responses.view(*chars.shape, table.size(1))
 
     @torch.no_grad()
     def output_bound(self) -> float:

@@ -60,6 +60,39 @@ def test_char_cnn_is_the_max_over_the_words_characters_of_the_convolution():
     torch.testing.assert_close(cnn(torch.tensor(words)).squeeze(1), torch.tensor(expected))
 
 
+@pytest.mark.parametrize("kernel_size", [1, 3, 5])
+def test_char_cnn_table_lookups_equal_the_convolution_and_its_gradients(kernel_size, monkeypatch):
+    """The table route is ``nn.Conv1d`` on the embedded characters, masked past each word's end,
+    max-pooled: same features and same gradients for every parameter, <pad>'s row untouched;
+    the ONNX-export route (the convolution itself) gives the same features."""
+    torch.manual_seed(0)
+    cnn = CharCNN(13, char_dim=6, num_filters=8, kernel_size=kernel_size)
+    chars = torch.randint(1, 13, (11, 7))
+    for row, length in enumerate([7, 1, 3, 0, 6, 2, 5, 4, 7, 1, 2]):
+        chars[row, length:] = 0  # word 3 is padding
+    weights = torch.randn(11, 8)
+
+    def by_convolution() -> torch.Tensor:
+        responses = cnn.conv(cnn.embedding(chars).transpose(1, 2))  # (B, F, L)
+        features = responses.masked_fill(chars.eq(0).unsqueeze(1), float("-inf")).amax(dim=2)
+        return features.masked_fill(features.isinf(), 0.0)
+
+    expected = by_convolution()
+    (expected * weights).sum().backward()
+    expected_grads = [p.grad.clone() for p in cnn.parameters()]
+    cnn.zero_grad()
+    features = cnn(chars)
+    (features * weights).sum().backward()
+    torch.testing.assert_close(features, expected, rtol=1e-5, atol=1e-6)
+    assert not features[3].any()
+    for grad, parameter in zip(expected_grads, cnn.parameters()):
+        torch.testing.assert_close(parameter.grad, grad, rtol=1e-5, atol=1e-5)
+    assert not cnn.embedding.weight.grad[0].any()  # <pad>
+    monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+    with torch.no_grad():
+        torch.testing.assert_close(cnn(chars), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_word_dropout_replaces_exactly_the_drawn_positions():
     embedder = WordEmbedder(20, 10, word_dim=3, char_features=None, dropout=0.0, word_dropout=0.4)
     embedder.train()
