@@ -8,14 +8,14 @@ real batches of the data module: the batch from the training dataloader, ``train
 
 Attribution, without touching the package: forward pre/post hooks open and close
 ``record_function`` scopes around submodules (the word ``nn.LSTM``, also as the encoder runs it
-layer by layer; the character ``nn.LSTM`` or CNN filter responses; embeddings; the projection),
-and the script wraps, for the profiled steps only, ``pack_padded_sequence`` /
-``pad_packed_sequence`` where the models import them, ``torch.unique``, nlptag's ``dropout``, the
-head's ``loss`` and the CRF's ``neg_log_likelihood``. Each operator's time goes to its innermost scope (matmuls outside
-the recurrent scopes go to "other matmuls"). A backward node gets the scope of the forward
-operator that created it, matched by autograd's sequence number. What no scope holds
-(AccumulateGrad and the autograd engine between nodes; Python and dispatch outside any scope) is
-reported as such: "other / Python" is the wall time of the step minus everything attributed.
+layer by layer; the character ``nn.LSTM`` or CNN filter responses; embeddings; the projection), and
+the script wraps, for the profiled steps only, ``pack_padded_sequence`` / ``pad_packed_sequence``
+where the models import them, ``torch.unique``, nlptag's ``dropout``, the head's ``loss`` and the
+CRF's ``neg_log_likelihood``. Each operator's time goes to its innermost scope (matmuls outside the
+recurrent scopes go to "other matmuls"). A backward node gets the scope of the forward operator
+that created it, matched by autograd's sequence number. What no scope holds (AccumulateGrad and the
+autograd engine between nodes; Python and dispatch outside any scope) is reported as such: "other /
+Python" is the wall time of the step minus everything attributed.
 
 The step is also timed without the profiler and the hooks, and compared with the bare recurrent
 kernels at the same shapes, forward + backward: the word BiLSTM (``nn.LSTM`` on the dense
