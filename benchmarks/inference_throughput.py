@@ -2,6 +2,11 @@
 CoNLL file given with --test-file): eager torch, ONNX Runtime and int8 (fixed-range LSTMs), at
 batch sizes 1, 32 and 256, with 2 threads; plus peak memory.
 
+For eager torch, a further pass per batch size times each call of the recurrent kernels (every
+``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` the network runs, the encoder's and the character
+BiLSTM's one-direction runs included) with forward hooks: the sentences/s the bundle would reach
+if nothing but those kernels took time, the limit the predictor's own work can only approach.
+
 Each mode runs in its own process, so its peak resident memory (``ru_maxrss``: the bundle
 loaded, the test set read and tagged) is its own. Times are wall-clock seconds of one pass over
 the test set after a warm-up pass over its first 256 sentences; sentences/s counts all of them.
@@ -27,6 +32,37 @@ MODES = ("eager", "onnx", "int8")
 BATCH_SIZES = (1, 32, 256)
 
 
+def recurrent_modules(network) -> list:
+    """Every recurrent kernel module the network may run: its ``nn.RNNBase`` submodules and the
+    one-direction RNNs that padded runs call with their weights (``_layer_rnns``)."""
+    from torch import nn
+
+    found = [module for module in network.modules() if isinstance(module, nn.RNNBase)]
+    for module in list(network.modules()):
+        found += getattr(module, "_layer_rnns", [])
+    return found
+
+
+def kernel_seconds(predictor, sentences: list, batch_size: int) -> float:
+    """Seconds spent inside the recurrent kernels during one ``predict`` pass."""
+    total, started, handles = [0.0], [0.0], []
+
+    def before(module, inputs) -> None:
+        started[0] = time.perf_counter()
+
+    def after(module, inputs, outputs) -> None:
+        total[0] += time.perf_counter() - started[0]
+
+    for module in recurrent_modules(predictor.network):
+        handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+    try:
+        predictor.predict(sentences, batch_size=batch_size)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total[0]
+
+
 def measure(mode: str, bundles: Path, test_file: Path, threads: int) -> dict:
     """Sentences/s per batch size and peak RSS for one mode, in this process."""
     import torch
@@ -48,6 +84,12 @@ def measure(mode: str, bundles: Path, test_file: Path, threads: int) -> dict:
         predictor.predict(sentences, batch_size=batch_size)
         rates[batch_size] = len(sentences) / (time.perf_counter() - start)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kernel_rates = {}
+    if mode == "eager":  # after the timed passes, so the hooks cannot slow them
+        for batch_size in BATCH_SIZES:
+            kernel_rates[batch_size] = len(sentences) / min(
+                kernel_seconds(predictor, sentences, batch_size) for _ in range(2)
+            )
     tokens = sum(len(s) for s in sentences)
     encoder = getattr(predictor.network, "encoder", None)
     if mode == "eager" and encoder is not None:  # which run nlptag.load timed as the faster
@@ -55,6 +97,7 @@ def measure(mode: str, bundles: Path, test_file: Path, threads: int) -> dict:
     return {
         "mode": mode,
         "rates": rates,
+        "kernel_rates": kernel_rates,
         "peak_mib": peak_mib,
         "sentences": len(sentences),
         "tokens": tokens,
@@ -107,6 +150,11 @@ def main() -> None:
     for result in results:
         rates = " | ".join(f"{result['rates'][str(b)]:,.0f}" for b in BATCH_SIZES)
         lines.append(f"| {result['mode']} | {rates} | {result['peak_mib']:,.0f} |")
+        if result["kernel_rates"]:
+            limits = " | ".join(f"{result['kernel_rates'][str(b)]:,.0f}" for b in BATCH_SIZES)
+            lines.append(
+                f"| {result['mode'].split(' ')[0]}'s recurrent kernels alone | {limits} | |"
+            )
     table = "\n".join(lines) + "\n"
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     write_text_atomically(args.output, table)

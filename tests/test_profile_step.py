@@ -11,21 +11,19 @@ from nlptag.models import dropout as dropout_module
 from nlptag.models import embeddings as embeddings_module
 from nlptag.models import encoders as encoders_module
 from nlptag.models.crf import CRFHead
-from nlptag.models.embeddings import CharBiLSTM, WordEmbedder
+from nlptag.models.embeddings import CharBiLSTM, CharCNN, WordEmbedder
 from nlptag.models.encoders import RecurrentEncoder
 from nlptag.tasks.tagging import SequenceTagger
 from nlptag.text.encoding import TaggingBatch
 
 
-def tiny_tagger() -> SequenceTagger:
+def tiny_tagger(char_features=partial(CharBiLSTM, char_dim=4, hidden_size=3)) -> SequenceTagger:
     torch.manual_seed(0)
     return SequenceTagger(
         num_words=30,
         num_chars=12,
         tag_names=["O", "B-X", "I-X"],
-        embedder=partial(
-            WordEmbedder, word_dim=6, char_features=partial(CharBiLSTM, char_dim=4, hidden_size=3)
-        ),
+        embedder=partial(WordEmbedder, word_dim=6, char_features=char_features),
         encoder=partial(RecurrentEncoder, hidden_size=5, num_layers=2, dropout=0.1),
         head=CRFHead,
     )
@@ -78,6 +76,25 @@ def test_every_event_is_attributed_once_and_backward_finds_its_scope():
     addmm = {c for name, c in backward if name == "AddmmBackward0"}
     assert {ps.WORD_LSTM, ps.MATMUL} <= addmm <= kernels | {ps.MATMUL}
     assert ps.PACK_CHAR in seconds and ps.PACK_UNIQUE in seconds
+
+
+def test_the_char_cnn_responses_and_pooling_have_their_own_categories():
+    model = tiny_tagger(partial(CharCNN, char_dim=4, num_filters=3))
+    model.train()
+    scopes = ps.instrument(model)
+    categories = {**scopes.categories, ps.PREFIX + "step": ps.OTHER}
+    try:
+        with torch.profiler.profile(activities=[ps.CPU]) as prof:
+            with torch.profiler.record_function(ps.PREFIX + "step"):
+                model.head.loss(model(batch([5, 4])), *batch([5, 4])[2:4]).backward()
+    finally:
+        scopes.remove()
+    seconds, _, _, steps, _, detail = ps.categorise(prof.events(), categories)
+    assert steps == 1 and seconds[ps.CHAR_CONV] > 0 and seconds[ps.CHAR_POOL] > 0
+    backward = {(name.removeprefix(ps.BACKWARD), c) for c, name in detail if ps.BACKWARD in name}
+    assert ("EmbeddingBagBackward0", ps.CHAR_CONV) in backward
+    assert ("AmaxBackward0", ps.CHAR_POOL) in backward
+    assert "filter_responses" not in vars(model.network.embedder.char_features)
 
 
 def test_removing_the_scopes_restores_everything():
