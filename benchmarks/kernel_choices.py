@@ -61,13 +61,6 @@ def forward_backward(encoder, inputs: list, batches: list) -> None:
         encoder(x.requires_grad_(), batch.lengths).sum().backward()
 
 
-def by_convolution(cnn: CharCNN, chars: torch.Tensor) -> torch.Tensor:
-    """The character CNN's features as ``nn.Conv1d`` on the embedded characters gives them."""
-    responses = cnn.conv(cnn.embedding(chars).transpose(1, 2))  # (B, F, L)
-    features = responses.masked_fill(chars.eq(0).unsqueeze(1), float("-inf")).amax(dim=2)
-    return features.masked_fill(features.isinf(), 0.0)
-
-
 def char_cnn_lines(name: str, cnn: CharCNN, spellings: list) -> list[str]:
     """The character CNN's convolution against its table lookups, forward + backward and
     forward alone, on each batch's distinct spellings."""
@@ -83,7 +76,7 @@ def char_cnn_lines(name: str, cnn: CharCNN, spellings: list) -> list[str]:
 
     lines = []
     for what, loop in (("forward + backward", train), ("forward alone", infer)):
-        convolution = best_of_3(loop, lambda chars: by_convolution(cnn, chars))
+        convolution = best_of_3(loop, lambda chars: cnn.pooled(cnn.responses_by_convolution(chars)))
         table = best_of_3(loop, cnn)
         lines.append(
             f"{name} char CNN on the distinct words of the same batches, {what} (ms): conv1d "

@@ -104,15 +104,27 @@ class CharCNN(nn.Module):
         Returns:
             Features (B, num_filters); all 0 for a word without characters (padding).
         """
-        features = self.filter_responses(chars).amax(dim=1)  # (B, num_filters), -inf: no chars
+        return self.pooled(self.filter_responses(chars))
+
+    def pooled(self, responses: torch.Tensor) -> torch.Tensor:
+        """Each word's features from its filter responses: max over positions, plus the bias.
+
+        Args:
+            responses: (B, L, num_filters) without the bias, -inf past each word's end.
+
+        Returns:
+            Features (B, num_filters); all 0 for a word without characters (padding).
+        """
+        features = responses.amax(dim=1)  # (B, num_filters), -inf: no characters
         if self.conv.bias is not None:
             features = features + self.conv.bias
-        return features.masked_fill(features.isinf(), 0.0)  # words with no characters (padding)
+        return features.masked_fill(features.isinf(), 0.0)
 
     def filter_responses(self, chars: torch.Tensor) -> torch.Tensor:
         """The convolution's output without its bias, -inf past each word's end.
 
-        By table lookup; by ``conv1d`` on the embedded characters while exporting to ONNX.
+        By table lookup (:meth:`responses_by_lookup`); by ``conv1d`` while exporting to ONNX
+        (:meth:`responses_by_convolution`). Both give the same values and gradients.
 
         Args:
             chars: character ids (B, L) long, padded with 0.
@@ -121,11 +133,37 @@ class CharCNN(nn.Module):
             Responses (B, L, num_filters); position l of word b is -inf where ``chars[b, l]``
             is padding.
         """
-        past_end = chars.eq(PAD_ID)
         if torch.onnx.is_in_onnx_export():
-            embedded = self.embedding(chars).transpose(1, 2)  # (B, char_dim, L)
-            responses = F.conv1d(embedded, self.conv.weight, padding=self.conv.padding)
-            return responses.transpose(1, 2).masked_fill(past_end.unsqueeze(2), float("-inf"))
+            return self.responses_by_convolution(chars)
+        return self.responses_by_lookup(chars)
+
+    def responses_by_convolution(self, chars: torch.Tensor) -> torch.Tensor:
+        """:meth:`filter_responses` by ``conv1d`` on the embedded characters.
+
+        Args:
+            chars: character ids (B, L) long, padded with 0.
+
+        Returns:
+            Responses (B, L, num_filters), -inf past each word's end.
+        """
+        embedded = self.embedding(chars).transpose(1, 2)  # (B, char_dim, L)
+        responses = F.conv1d(embedded, self.conv.weight, padding=self.conv.padding)
+        past_end = chars.eq(PAD_ID).unsqueeze(2)
+        return responses.transpose(1, 2).masked_fill(past_end, float("-inf"))
+
+    def responses_by_lookup(self, chars: torch.Tensor) -> torch.Tensor:
+        """:meth:`filter_responses` by table lookup.
+
+        The (K, characters, filters) table of each filter's response to each character at each
+        of its K positions comes from the weights; one ``F.embedding_bag`` sums each position's
+        K rows, and a row of -inf marks positions past a word's end.
+
+        Args:
+            chars: character ids (B, L) long, padded with 0.
+
+        Returns:
+            Responses (B, L, num_filters), -inf past each word's end.
+        """
         width, num_chars = self.conv.kernel_size[0], self.embedding.num_embeddings
         # every character embedded through the module, so <pad> (all 0) gets no gradient
         characters = self.embedding(torch.arange(num_chars, device=chars.device))
@@ -135,7 +173,7 @@ class CharCNN(nn.Module):
         half = width // 2
         windows = F.pad(chars, (half, half), value=PAD_ID).unfold(1, width, 1)  # (B, L, width)
         rows = windows + torch.arange(width, device=chars.device) * num_chars
-        rows[..., half] = rows[..., half].masked_fill(past_end, width * num_chars)
+        rows[..., half] = rows[..., half].masked_fill(chars.eq(PAD_ID), width * num_chars)
         responses = F.embedding_bag(rows.reshape(-1, width), table, mode="sum")
         return responses.view(*chars.shape, table.size(1))
 
