@@ -12,7 +12,10 @@ Each p-value is two-sided and counts the observed arrangement itself.
 
     python -m benchmarks.seed_comparison --results benchmarks/results/sentiment.tsv \
         --config configs/sentiment/sst2.yaml --metric val/acc \
-        --before 1fdf3f3 --after a0b0d18 75837eb --out benchmarks/results/x.md
+        --before 1fdf3f3 --since 2026-12-07 --out benchmarks/results/x.md
+
+``--after`` names the commits after the change; without it, every other commit's runs are
+after it (``--since`` keeps earlier runs, on other machines, out of both sides).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import csv
 import itertools
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.common import report
@@ -70,12 +74,15 @@ def split_p(before: list[float], after: list[float]) -> float:
     return extreme / len(splits)
 
 
-def runs(results: Path, config: str, metric: str, commits: list[str]) -> dict[int, list[float]]:
-    """Scores by seed of the rows of ``results`` with this config, metric and one of ``commits``."""
+def runs(
+    results: Path, config: str, metric: str, chosen: Callable[[dict[str, str]], bool]
+) -> dict[int, list[float]]:
+    """Scores by seed of the rows of ``results`` with this config and metric that ``chosen``
+    accepts (it reads the row's columns: commit, date, ...)."""
     by_seed: dict[int, list[float]] = {}
     with open(results, encoding="utf-8") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
-            if row["config"] == config and row["metric"] == metric and row["commit"] in commits:
+            if row["config"] == config and row["metric"] == metric and chosen(row):
                 by_seed.setdefault(int(row["seed"]), []).append(float(row["value"]))
     return by_seed
 
@@ -86,22 +93,30 @@ def main() -> None:
     parser.add_argument("--config", required=True)
     parser.add_argument("--metric", required=True)
     parser.add_argument("--before", required=True, nargs="+", help="commits before the change")
-    parser.add_argument("--after", required=True, nargs="+", help="commits after it")
+    parser.add_argument("--after", nargs="+", help="commits after it; default: every other")
+    parser.add_argument("--since", default="", help="only runs dated on or after YYYY-MM-DD")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    before = runs(args.results, args.config, args.metric, args.before)
-    after = runs(args.results, args.config, args.metric, args.after)
+    def is_before(row: dict[str, str]) -> bool:
+        return row["commit"] in args.before and row["date"] >= args.since
+
+    def is_after(row: dict[str, str]) -> bool:
+        later = row["commit"] in args.after if args.after else row["commit"] not in args.before
+        return later and row["date"] >= args.since
+
+    before = runs(args.results, args.config, args.metric, is_before)
+    after = runs(args.results, args.config, args.metric, is_after)
     if not before or not after:
-        raise SystemExit(
-            f"{args.results}: no {args.metric} runs of {args.config} at "
-            f"{' '.join(args.before if not before else args.after)}"
-        )
+        side = "before" if not before else "after"
+        raise SystemExit(f"{args.results}: no {args.metric} run of {args.config} {side} the change")
     seeds = sorted(set(before) | set(after))
     paired = [seed for seed in seeds if seed in before and seed in after]
     lines = [
         f"`python -m benchmarks.seed_comparison --results {args.results} --config "
-        f"{args.config} --metric {args.metric} --before {' '.join(args.before)} --after "
-        f"{' '.join(args.after)}`",
+        f"{args.config} --metric {args.metric} --before {' '.join(args.before)}"
+        + (f" --after {' '.join(args.after)}" if args.after else "")
+        + (f" --since {args.since}" if args.since else "")
+        + "`",
         "",
         "| seed | before | after | after - before |",
         "| ---: | ---: | ---: | ---: |",

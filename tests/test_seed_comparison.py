@@ -34,5 +34,5 @@ def test_runs_reads_one_config_metric_and_commits(tmp_path):
         ("a.yaml", "c3", "4", "val/acc", "99.0"),
     ]
     results.write_text(header + "".join("\t".join(row) + "\tx\n" for row in rows))
-    by_seed = sc.runs(results, "a.yaml", "val/acc", ["c1", "c2"])
+    by_seed = sc.runs(results, "a.yaml", "val/acc", lambda row: row["commit"] in ("c1", "c2"))
     assert by_seed == {1: [80.5, 81.0], 2: [79.0]}
