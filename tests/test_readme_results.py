@@ -87,7 +87,8 @@ def test_every_result_has_its_records(row):
 # relative to the repository, globs allowed), or says it holds none, ``<!-- no figures -->``
 # (option and layout tables). Each number in the body of a table with figures must be a number
 # of those files, rounded to the README's decimals, or, for ``.tsv`` records, the mean or sample
-# standard deviation of one config's metric over its seeds, or its CPU minutes per epoch.
+# standard deviation of one config's metric over its seeds, how many runs or seeds it has, or
+# a run's CPU minutes per epoch.
 
 MARKER = re.compile(r"^<!-- (?:figures: (?P<paths>.+?)|(?P<none>no figures)) -->$")
 DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
@@ -132,6 +133,7 @@ def candidates(paths: list[str]) -> list[float]:
                         values.append(float(record["cpu_minutes"]) / int(record["epochs"]))
                 for records in groups.values():
                     seeds = [float(record["value"]) for record in records]
+                    values += [len(records), len({record["seed"] for record in records})]
                     values.append(statistics.mean(seeds))
                     if len(seeds) > 1:
                         values.append(statistics.stdev(seeds))
