@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--since", default="", help="only runs dated on or after YYYY-MM-DD")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+
     def is_before(row: dict[str, str]) -> bool:
         return row["commit"] in args.before and row["date"] >= args.since
 
