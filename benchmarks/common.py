@@ -66,6 +66,17 @@ def timed(function, repeat: int) -> float:
     return (time.process_time() - start) / repeat
 
 
+def fastest_wall(passes: int, function, *arguments) -> float:
+    """Wall-clock seconds of the fastest of ``passes`` calls of ``function(*arguments)`` (warm
+    up before calling this: every call counts)."""
+    times = []
+    for _ in range(passes):
+        start = time.perf_counter()
+        function(*arguments)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def report(lines: list[str], out: str | Path | None) -> None:
     """Print a result's Markdown lines and, when ``out`` is given, write them there atomically."""
     from nlptag.files import write_text_atomically

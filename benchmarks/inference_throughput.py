@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import commit, cpu_model, today
+from benchmarks.common import commit, cpu_model, fastest_wall, today
 from nlptag.files import write_text_atomically
 
 MODES = ("eager", "onnx", "int8")
@@ -45,18 +45,6 @@ def recurrent_modules(network) -> list:
     for module in list(network.modules()):
         found += getattr(module, "_layer_rnns", [])
     return found
-
-
-def best_of(passes: int, seconds, *arguments) -> float:
-    """The shortest of ``passes`` calls of ``seconds(*arguments)``, each returning seconds."""
-    return min(seconds(*arguments) for _ in range(passes))
-
-
-def timed_pass(predictor, sentences: list, batch_size: int) -> float:
-    """Wall-clock seconds of one ``predict`` pass over ``sentences``."""
-    start = time.perf_counter()
-    predictor.predict(sentences, batch_size=batch_size)
-    return time.perf_counter() - start
 
 
 def kernel_seconds(predictor, sentences: list, batch_size: int) -> float:
@@ -96,15 +84,15 @@ def measure(mode: str, bundles: Path, test_file: Path, threads: int) -> dict:
     rates = {}
     for batch_size in BATCH_SIZES:
         predictor.predict(sentences, batch_size=batch_size)  # warm-up pass
-        rates[batch_size] = len(sentences) / best_of(
-            PASSES, timed_pass, predictor, sentences, batch_size
+        rates[batch_size] = len(sentences) / fastest_wall(
+            PASSES, predictor.predict, sentences, batch_size
         )
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kernel_rates = {}
     if mode == "eager":  # after the timed passes, so the hooks cannot slow them
         for batch_size in BATCH_SIZES:
-            kernel_rates[batch_size] = len(sentences) / best_of(
-                PASSES, kernel_seconds, predictor, sentences, batch_size
+            kernel_rates[batch_size] = len(sentences) / min(
+                kernel_seconds(predictor, sentences, batch_size) for _ in range(PASSES)
             )
     tokens = sum(len(s) for s in sentences)
     encoder = getattr(predictor.network, "encoder", None)

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
-import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.common import commit, cpu_model, report, today
+from benchmarks.common import commit, cpu_model, fastest_wall, report, today
+from nlptag.inference.int8 import dynamic_int8
 from nlptag.inference.predictors import length_sorted_batches
 from nlptag.text.readers import read_conllu
 
@@ -37,30 +36,16 @@ PASSES = 3
 def fastest(function, *arguments) -> float:
     """Wall-clock seconds of the fastest of ``PASSES`` calls, after a warm-up call."""
     function(*arguments)
-    times = []
-    for _ in range(PASSES):
-        start = time.perf_counter()
-        function(*arguments)
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def int8_linear(weight: torch.Tensor) -> nn.Module:
-    """A bias-free ``Linear`` with ``weight`` (out, in), dynamically quantized to int8."""
-    linear = nn.Linear(weight.size(1), weight.size(0), bias=False)
-    with torch.no_grad():
-        linear.weight.copy_(weight)
-    with warnings.catch_warnings():  # torch 2.13 announces that torch.ao.quantization will go
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(
-            nn.Sequential(linear), {nn.Linear}, dtype=torch.qint8
-        )[0]
+    return fastest_wall(PASSES, function, *arguments)
 
 
 def product_line(what: str, rows: int, weight: torch.Tensor) -> str:
     """One table row: ``rows`` input vectors times ``weight`` (out, in), float32 and int8."""
     inputs = torch.randn(rows, weight.size(1)).clamp(-1, 1)
-    quantized = int8_linear(weight)
+    linear = nn.Linear(weight.size(1), weight.size(0), bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+    quantized = dynamic_int8(linear)
     flops = 2 * rows * weight.size(0) * weight.size(1)
     with torch.no_grad():
         float_seconds = fastest(F.linear, inputs, weight)
@@ -123,7 +108,7 @@ def main() -> None:
         raise SystemExit(f"{args.bundles}: the encoder is a {type(rnn).__name__}, not an LSTM")
     batches = encoder_batches(test_file, rnn.input_size)
     tokens = sum(int(lengths.sum()) for _, lengths in batches)
-    top_input = (2 if rnn.bidirectional else 1) * rnn.hidden_size
+    top_weight = getattr(rnn, f"weight_ih_l{rnn.num_layers - 1}").detach()  # (4H, input)
     mean_time = sum(int(lengths.max()) for _, lengths in batches) / len(batches)
     lines = [
         f"`python -m benchmarks.int8_kernels --bundles {args.bundles}`; {cpu_model()}; "
@@ -146,10 +131,10 @@ def main() -> None:
         steps = round(mean_time)
         lines.append(
             product_line(
-                f"top layer's input projection, ({BATCH}·{steps} x {top_input}) x "
-                f"({top_input} x {4 * rnn.hidden_size})",
+                f"top layer's input projection, ({BATCH}·{steps} x {top_weight.size(1)}) x "
+                f"({top_weight.size(1)} x {top_weight.size(0)})",
                 BATCH * steps,
-                rnn.weight_ih_l1.detach() if rnn.num_layers > 1 else rnn.weight_ih_l0.detach(),
+                top_weight,
             )
         )
         with torch.no_grad():

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
+import math
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -43,12 +44,11 @@ def sign_flip_p(differences: list[float]) -> float:
         The share of the 2^n sign assignments whose mean is at least as far from 0.
     """
     observed = abs(sum(differences))
-    flips = list(itertools.product((1, -1), repeat=len(differences)))
     extreme = sum(
         abs(sum(sign * value for sign, value in zip(signs, differences))) >= observed - TOLERANCE
-        for signs in flips
+        for signs in itertools.product((1, -1), repeat=len(differences))
     )
-    return extreme / len(flips)
+    return extreme / 2 ** len(differences)
 
 
 def split_p(before: list[float], after: list[float]) -> float:
@@ -69,9 +69,11 @@ def split_p(before: list[float], after: list[float]) -> float:
         return chosen_sum / size - (total - chosen_sum) / (len(pooled) - size)
 
     observed = abs(gap(sum(after)))
-    splits = list(itertools.combinations(pooled, size))
-    extreme = sum(abs(gap(sum(chosen))) >= observed - TOLERANCE for chosen in splits)
-    return extreme / len(splits)
+    extreme = sum(
+        abs(gap(sum(chosen))) >= observed - TOLERANCE
+        for chosen in itertools.combinations(pooled, size)
+    )
+    return extreme / math.comb(len(pooled), size)
 
 
 def runs(

@@ -63,6 +63,22 @@ def reversal_permutation(batch_sizes: torch.Tensor) -> torch.Tensor:
     return offsets[lengths[ranks] - 1 - steps] + ranks
 
 
+def dynamic_int8(module: nn.Module) -> nn.Module:
+    """An ``nn.LSTM``, ``nn.GRU`` or ``nn.Linear`` as PyTorch's dynamically quantized int8 module
+    (int8 weights, fbgemm kernels); ``module`` is not changed.
+
+    torch 2.13 announces that quantized tensors will go, a warning with nothing for a user to
+    act on, which is silenced here.
+    """
+    with warnings.catch_warnings():
+        for deprecated in (r"torch\.quantize_per_tensor", r"torch\.ao\.quantization is"):
+            warnings.filterwarnings("ignore", message=deprecated)
+        # quantize_dynamic swaps submodules, hence the one-element container
+        return torch.ao.quantization.quantize_dynamic(
+            nn.Sequential(module), {type(module)}, dtype=torch.qint8
+        )[0]
+
+
 def _widened(rnn: nn.LSTM | nn.GRU, layer: int, suffix: str) -> nn.LSTM | nn.GRU:
     """One layer and direction of ``rnn`` as a one-layer float RNN with 2 more inputs (zero
     weights) and 2 more hidden units that track the largest state (see the module docstring)."""
@@ -124,20 +140,10 @@ class FixedRangeInt8RNN(nn.Module):
         self.bidirectional = rnn.bidirectional
         self.bounds = [float(input_bound)] + [1.0] * (rnn.num_layers - 1)
         suffixes = ("", "_reverse")[: 2 if rnn.bidirectional else 1]
-        with warnings.catch_warnings():
-            # torch 2.13 announces that quantized tensors will go; nothing for a user to act on
-            for deprecated in (r"torch\.quantize_per_tensor", r"torch\.ao\.quantization is"):
-                warnings.filterwarnings("ignore", message=deprecated)
-            # quantize_dynamic swaps submodules, hence the one-element container
-            self.layers = nn.ModuleList(
-                nn.ModuleList(
-                    torch.ao.quantization.quantize_dynamic(
-                        nn.Sequential(_widened(rnn, layer, suffix)), {type(rnn)}, dtype=torch.qint8
-                    )[0]
-                    for suffix in suffixes
-                )
-                for layer in range(rnn.num_layers)
-            )
+        self.layers = nn.ModuleList(
+            nn.ModuleList(dynamic_int8(_widened(rnn, layer, suffix)) for suffix in suffixes)
+            for layer in range(rnn.num_layers)
+        )
 
     def forward(self, packed: PackedSequence, hx: None = None) -> tuple[PackedSequence, None]:
         """Run every layer and direction.

@@ -124,7 +124,8 @@ class CharCNN(nn.Module):
         """The convolution's output without its bias, -inf past each word's end.
 
         By table lookup (:meth:`responses_by_lookup`); by ``conv1d`` while exporting to ONNX
-        (:meth:`responses_by_convolution`). Both give the same values and gradients.
+        (:meth:`responses_by_convolution`). Both give the same values and gradients, up to
+        float rounding.
 
         Args:
             chars: character ids (B, L) long, padded with 0.
