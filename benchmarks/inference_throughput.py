@@ -9,9 +9,9 @@ if nothing but those kernels took time, the limit the predictor's own work can o
 
 Each mode runs in its own process, so its peak resident memory (``ru_maxrss``: the bundle
 loaded, the test set read and tagged) is its own. Times are wall-clock seconds of a pass over
-the whole test set, the fastest of 3 after a warm-up pass over all of it (the first pass at a
-batch size is slower than the next ones, and on a shared virtual machine single passes vary by
-a fifth); the kernels-alone passes come after them. Sentences/s counts all sentences.
+the whole test set, the fastest of 3 after a warm-up pass over all of it (in trial runs on a
+2-core virtual machine, 2026-12-08, the first full pass was often the slowest and single passes
+varied by a fifth); the kernels-alone passes come after them. Sentences/s counts all sentences.
 
     NLPTAG_DATA_DIR=../shared/data python -m benchmarks.inference_throughput
 """
