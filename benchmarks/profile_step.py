@@ -43,6 +43,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from benchmarks.common import commit, cpu_model, from_config, machine, today
+from nlptag.callbacks.precision import clip_grad_norm_
 from nlptag.files import write_text_atomically
 from nlptag.models import dropout as dropout_module
 from nlptag.models import embeddings as embeddings_module
@@ -337,8 +338,8 @@ def profile_task(config: str, warmup: int, steps: int, repeat: int) -> dict:
         with scope(PREFIX + "backward"):
             loss.backward()
         with scope(PREFIX + "optimizer"):
-            if clip:
-                torch.nn.utils.clip_grad_norm_(parameters, clip)
+            if clip:  # as nlptag's precision plugins clip
+                clip_grad_norm_(parameters, clip)
             optimizer.step()
 
     def profiled_step(index: int, source) -> None:

@@ -21,7 +21,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.plugins.precision import Precision
 
 from nlptag.callbacks.checkpointing import AtomicCheckpointIO, ExactResume, run_checkpoints
-from nlptag.callbacks.precision import BF16MixedPrecision
+from nlptag.callbacks.precision import BF16MixedPrecision, Float32Precision
 from nlptag.callbacks.prediction_writer import PredictionWriter
 from nlptag.callbacks.run_logger import TrainingClock
 from nlptag.cli.hardware import cpu_bf16_check
@@ -343,6 +343,11 @@ class NlptagCLI(LightningCLI):
             )
             plugins.append(BF16MixedPrecision("cuda" if gpu else "cpu"))
             kwargs["precision"] = None  # given by the plugin
+        elif str(trainer_config.get("precision")) in ("None", "32", "32-true") and not any(
+            isinstance(plugin, Precision) for plugin in plugins
+        ):  # Lightning's default, clipping without multiplying by 1
+            plugins.append(Float32Precision())
+            kwargs["precision"] = None
         return super().instantiate_trainer(callbacks=callbacks, plugins=plugins, **kwargs)
 
     def _write_metrics(self, prefix: str) -> None:

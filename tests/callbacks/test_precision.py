@@ -94,3 +94,65 @@ def test_cpu_autocast_runs_dense_lstms_in_bf16_and_grus_in_float32():
         rnn = cell(4, 3, batch_first=True)
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
             assert rnn(torch.randn(2, 5, 4))[0].dtype == dtype, cell
+
+
+@pytest.mark.parametrize("max_norm", [100.0, 13.0 + 1e-6, 13.0, 5.0, 0.01])
+def test_clip_grad_norm_gives_torchs_gradients_bit_for_bit(max_norm):
+    """Within bounds nothing is multiplied; beyond them torch's own scaling runs."""
+    from nlptag.callbacks.precision import clip_grad_norm_
+
+    ours, _ = gradients()
+    theirs, _ = gradients()
+    before = [p.grad.clone() for p in ours]
+    norm = clip_grad_norm_(ours, max_norm)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm)
+    assert torch.equal(norm, expected) and float(norm) == 13.0
+    for mine, reference in zip(ours, theirs):
+        assert torch.equal(mine.grad, reference.grad)
+    scaled = max_norm / (13.0 + 1e-6) < 1.0
+    assert any(not torch.equal(p.grad, b) for p, b in zip(ours, before)) == scaled
+
+
+def test_clip_grad_norm_skips_the_multiply_within_bounds(monkeypatch):
+    from nlptag.callbacks.precision import clip_grad_norm_
+
+    calls = []
+    monkeypatch.setattr(torch.nn.utils, "clip_grads_with_norm_", lambda *a: calls.append(a))
+    clip_grad_norm_(gradients()[0], 13.5)
+    assert calls == []
+    clip_grad_norm_(gradients()[0], 12.5)
+    assert len(calls) == 1
+
+
+def test_clip_grad_norm_applies_a_nan_norm_like_torch():
+    from nlptag.callbacks.precision import clip_grad_norm_
+
+    ours, _ = gradients()
+    ours[0].grad[1] = float("nan")
+    theirs, _ = gradients()
+    theirs[0].grad[1] = float("nan")
+    clip_grad_norm_(ours, 100.0)
+    torch.nn.utils.clip_grad_norm_(theirs, 100.0)
+    for mine, reference in zip(ours, theirs):
+        assert torch.isnan(mine.grad).all() and torch.isnan(reference.grad).all()
+
+
+def test_a_float32_fit_clips_with_nlptags_plugin(tmp_path, monkeypatch):
+    from nlptag.callbacks.precision import Float32Precision
+    from nlptag.cli import main
+
+    clipped = []
+    original = Float32Precision.clip_grad_by_norm
+
+    def counting(self, optimizer, clip_val):
+        clipped.append(clip_val)
+        return original(self, optimizer, clip_val)
+
+    monkeypatch.setattr(Float32Precision, "clip_grad_by_norm", counting)
+    status = main(
+        ["fit", "--config", str(REPO / "configs/base/trainer.yaml")]
+        + ["--config", str(REPO / "configs/demo.yaml")]
+        + ["--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.max_epochs", "1"]
+    )
+    assert status == 0
+    assert clipped and set(clipped) == {5.0}
