@@ -3,7 +3,8 @@
 For each config (POS, NER) the script runs Lightning's automatic-optimization step by hand on
 real batches of the data module: the batch from the training dataloader, ``training_step``
 (forward + loss), ``zero_grad``, ``backward``, gradient clipping at the config's
-``gradient_clip_val`` and the optimizer step, on ``--threads`` torch threads. After
+``gradient_clip_val`` and the optimizer step, on ``--threads`` torch threads, with glibc's
+memory kept for reuse as ``nlptag fit`` keeps it (:mod:`nlptag.cli.memory`). After
 ``--warmup`` steps, ``--steps`` steps run under ``torch.profiler``.
 
 Attribution, without touching the package: forward pre/post hooks open and close
@@ -44,6 +45,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from benchmarks.common import commit, cpu_model, from_config, machine, today
 from nlptag.callbacks.precision import clip_grad_norm_
+from nlptag.cli.memory import reuse_freed_memory
 from nlptag.files import write_text_atomically
 from nlptag.models import dropout as dropout_module
 from nlptag.models import embeddings as embeddings_module
@@ -630,6 +632,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="write the tables here")
     args = parser.parse_args()
+    reuse_freed_memory()  # as ``nlptag fit`` does
     torch.set_num_threads(args.threads)
     tasks = args.task or ["pos", "ner"]
     command = (

@@ -25,6 +25,7 @@ from nlptag.callbacks.precision import BF16MixedPrecision, Float32Precision
 from nlptag.callbacks.prediction_writer import PredictionWriter
 from nlptag.callbacks.run_logger import TrainingClock
 from nlptag.cli.hardware import cpu_bf16_check
+from nlptag.cli.memory import reuse_freed_memory
 from nlptag.cli.run_directory import (
     is_main_process,
     lock_run_directory,
@@ -302,6 +303,7 @@ class NlptagCLI(LightningCLI):
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
+        reuse_freed_memory()  # before the model and the data allocate anything
         config = self.config[self.subcommand] if self.subcommand else self.config
         trainer = config.trainer
         note = cpu_bf16_check(trainer.precision, trainer.accelerator)  # before the lock
