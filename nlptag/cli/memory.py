@@ -5,8 +5,8 @@ as it sees larger blocks freed) to the kernel with ``mmap`` and gives it back at
 training step allocates the same large tensors at every step (activations, their gradients, the
 (B·T, V) logits of a translation decoder: 57 MB in ``configs/translation/multi30k_de_en.yaml``),
 so each step maps fresh pages and faults every one of them in, which the kernel zeroes first:
-48,000 page faults and 113 ms of system time in a 678 ms translation step on the 2-core AMD
-EPYC of 2026-12-08 (``benchmarks/malloc_reuse.py``, README). :func:`reuse_freed_memory` tells
+37,594 page faults and 98 ms of system time in a 727 ms translation step on the 2-core AMD
+EPYC of 2026-12-08 (``benchmarks/results/malloc_reuse.md``). :func:`reuse_freed_memory` tells
 glibc to serve every allocation from its heap and to keep what is freed there for the next
 step: the same arithmetic, with fewer page faults. The process keeps its peak memory until it
 ends instead of returning it between steps.
