@@ -19,7 +19,7 @@ import json, resource, torch
 from nlptag.cli.memory import reuse_freed_memory
 applied = reuse_freed_memory()
 faults = []
-for _ in range(10):  # a 64 MiB tensor, written, freed, allocated again: like a training step
+for _ in range(20):  # a 64 MiB tensor, written, freed, allocated again: like a training step
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     torch.ones(16 * 2**20)
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
@@ -48,11 +48,11 @@ def test_freed_memory_is_reused_without_page_faults():
     kept = allocations(None)
     assert kept["applied"] is True
     # the first few grow the heap; then its pages stay mapped from one allocation to the next
-    assert max(kept["faults"][-3:]) < 100
+    assert sum(faults < 100 for faults in kept["faults"][-10:]) >= 8, kept["faults"]
     default = allocations("default")
     assert default["applied"] is False
     # glibc maps each 64 MiB block afresh: one fault per 4 KiB page, 16,384 of them
-    assert min(default["faults"][-3:]) > 10_000
+    assert min(default["faults"][-10:]) > 10_000, default["faults"]
 
 
 def test_the_switch_leaves_glibc_alone(monkeypatch):
