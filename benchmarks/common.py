@@ -7,13 +7,20 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date
 from pathlib import Path
 
 import torch
+import yaml
 
+from nlptag.callbacks.precision import clip_grad_norm_
 from nlptag.cli.hardware import cpu_model  # noqa: F401 (the benchmarks' CPU model name)
 from nlptag.cli.lightning import NlptagCLI
+
+BASE_TRAINER = "configs/base/trainer.yaml"
+"""The trainer settings every task config is composed after."""
 
 
 def cli_from_config(config: str, *overrides: str) -> NlptagCLI:
@@ -31,6 +38,57 @@ def from_config(config: str, *overrides: str):
     """(model, datamodule) as :func:`cli_from_config` builds them."""
     cli = cli_from_config(config, *overrides)
     return cli.model, cli.datamodule
+
+
+def clip_value(configs: list[str]) -> float | None:
+    """``trainer.gradient_clip_val`` of the composed configs (the last one that sets it)."""
+    value = None
+    for config in configs:
+        trainer = (yaml.safe_load(Path(config).read_text()) or {}).get("trainer") or {}
+        value = trainer.get("gradient_clip_val", value)
+    return value
+
+
+class FitStep:
+    """A config's model, data and optimizer, and one training step as ``nlptag fit`` runs it
+    with Lightning's automatic optimization: ``training_step`` (forward and loss),
+    ``zero_grad``, ``backward``, gradient clipping at the config's ``gradient_clip_val`` as
+    nlptag's precision plugins clip, and the optimizer step. The model and data are built by
+    :func:`from_config`, so through ``NlptagCLI`` as ``nlptag fit`` builds them (glibc's freed
+    memory kept for reuse included, :mod:`nlptag.cli.memory`). Seed torch before building it.
+
+    Args:
+        config: the task config, composed after ``configs/base/trainer.yaml``.
+    """
+
+    def __init__(self, config: str) -> None:
+        self.model, self.data = from_config(BASE_TRAINER, "--config", config)
+        self.data.setup("fit")
+        optimizer = self.model.configure_optimizers()
+        self.optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+        self.parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
+        self.clip = clip_value([BASE_TRAINER, config])
+        self.model.train()
+
+    def __call__(
+        self,
+        batch,
+        index: int,
+        scope: Callable[[str], AbstractContextManager] = lambda phase: nullcontext(),
+    ) -> torch.Tensor:
+        """Run one step on ``batch``; ``scope(phase)`` wraps each phase (``forward``,
+        ``zero_grad``, ``backward``, ``optimizer``). Returns the loss, () float."""
+        with scope("forward"):  # training_step: forward, loss, self.log
+            loss = self.model.training_step(batch, index)
+        with scope("zero_grad"):
+            self.optimizer.zero_grad()
+        with scope("backward"):
+            loss.backward()
+        with scope("optimizer"):
+            if self.clip:
+                clip_grad_norm_(self.parameters, self.clip)
+            self.optimizer.step()
+        return loss
 
 
 def machine() -> str:

@@ -6,8 +6,8 @@ steps on the same batches, as ``nlptag fit`` runs them (``training_step``, ``zer
 ``backward``, clipping at the config's ``gradient_clip_val``, the optimizer step), on one torch
 thread, after warm-up steps. Each process reports wall and CPU ms per step, the system part of
 the CPU time, minor page faults per step and its peak resident memory; the faster of the rounds
-is kept per mode. Both modes run the same arithmetic: the benchmark checks that the final loss
-is the same bit for bit.
+is kept per mode (``benchmarks.common.FitStep``). Both modes run the same arithmetic: the
+benchmark checks that the final loss is the same bit for bit.
 
     NLPTAG_DATA_DIR=../shared/data python -m benchmarks.malloc_reuse \
         --out benchmarks/results/malloc_reuse.md
@@ -33,7 +33,6 @@ CONFIGS = {
     "ner": ("configs/ner/conll2003.yaml", 200),
 }
 """Name -> (config, timed steps)."""
-BASE = "configs/base/trainer.yaml"
 WARMUP = 10
 MODES = ("glibc default", "nlptag (heap reuse)")
 
@@ -42,40 +41,20 @@ def run_steps(config: str, steps: int) -> dict:
     """In this process: ``WARMUP`` then ``steps`` training steps; their costs per step."""
     import torch
 
-    from benchmarks.common import from_config
-    from benchmarks.profile_step import clip_value
-    from nlptag.callbacks.precision import clip_grad_norm_
+    from benchmarks.common import FitStep
     from nlptag.cli.memory import reuse_freed_memory
 
-    applied = reuse_freed_memory()
+    applied = reuse_freed_memory()  # FitStep applies it too; this reports whether it could
     torch.set_num_threads(1)
     torch.manual_seed(1)
-    model, data = from_config(BASE, "--config", config)
-    data.prepare_data()
-    data.setup("fit")
-    optimizer = model.configure_optimizers()
-    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
-    parameters = [p for group in optimizer.param_groups for p in group["params"]]
-    clip = clip_value([BASE, config])
-    model.train()
-    batches = iter(data.train_dataloader())
+    fit_step = FitStep(config)
+    batches = iter(fit_step.data.train_dataloader())
     batches = [next(batches) for _ in range(WARMUP + steps)]
-    loss = None
-
-    def step(index: int) -> None:
-        nonlocal loss
-        loss = model.training_step(batches[index], index)
-        optimizer.zero_grad()
-        loss.backward()
-        if clip:
-            clip_grad_norm_(parameters, clip)
-        optimizer.step()
-
     for index in range(WARMUP):
-        step(index)
+        fit_step(batches[index], index)
     before, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     for index in range(WARMUP, WARMUP + steps):
-        step(index)
+        loss = fit_step(batches[index], index)
     after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall
     return {
         "applied": applied,

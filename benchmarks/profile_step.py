@@ -3,8 +3,9 @@
 For each config (POS, NER) the script runs Lightning's automatic-optimization step by hand on
 real batches of the data module: the batch from the training dataloader, ``training_step``
 (forward + loss), ``zero_grad``, ``backward``, gradient clipping at the config's
-``gradient_clip_val`` and the optimizer step, on ``--threads`` torch threads, with glibc's
-memory kept for reuse as ``nlptag fit`` keeps it (:mod:`nlptag.cli.memory`). After
+``gradient_clip_val`` and the optimizer step (``benchmarks.common.FitStep``: built as
+``nlptag fit`` builds it, glibc's freed memory kept for reuse included), on ``--threads`` torch
+threads. After
 ``--warmup`` steps, ``--steps`` steps run under ``torch.profiler``.
 
 Attribution, without touching the package: forward pre/post hooks open and close
@@ -35,17 +36,13 @@ import argparse
 import time
 import warnings
 from collections import Counter, defaultdict
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
-import yaml
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
-from benchmarks.common import commit, cpu_model, from_config, machine, today
-from nlptag.callbacks.precision import clip_grad_norm_
-from nlptag.cli.memory import reuse_freed_memory
+from benchmarks.common import FitStep, commit, cpu_model, machine, today
 from nlptag.files import write_text_atomically
 from nlptag.models import dropout as dropout_module
 from nlptag.models import embeddings as embeddings_module
@@ -58,7 +55,6 @@ TASKS = {
     "ner": ("NER", "configs/ner/conll2003.yaml"),
     "ner_flair": ("NER, flair's model", "configs/ner/conll2003_flair.yaml"),
 }
-BASE = "configs/base/trainer.yaml"
 PREFIX = "nlptag::"
 
 WORD_LSTM = "word BiLSTM kernel (nn.LSTM fwd + bwd)"
@@ -100,15 +96,6 @@ KERNELS = (WORD_LSTM, CHAR_LSTM, CHAR_CONV)  # scopes whose matmuls stay theirs
 MATMUL_OPS = {"aten::linear", "aten::addmm", "aten::mm", "aten::bmm", "aten::matmul"}
 BACKWARD = "autograd::engine::evaluate_function: "
 CPU = torch.profiler.ProfilerActivity.CPU
-
-
-def clip_value(configs: list[str]) -> float | None:
-    """``trainer.gradient_clip_val`` of the composed configs (the last one that sets it)."""
-    value = None
-    for config in configs:
-        trainer = (yaml.safe_load(Path(config).read_text()) or {}).get("trainer") or {}
-        value = trainer.get("gradient_clip_val", value)
-    return value
 
 
 class Scopes:
@@ -319,37 +306,17 @@ def timeit(function) -> float:
 
 def profile_task(config: str, warmup: int, steps: int, repeat: int) -> dict:
     torch.manual_seed(0)
-    configs = [BASE, config]
-    model, data = from_config(BASE, "--config", config)
-    data.setup("fit")
-    clip = clip_value(configs)
-    model.train()
-    optimizer = model.configure_optimizers()
-    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
-    parameters = [p for group in optimizer.param_groups for p in group["params"]]
-    loader = iter(data.train_dataloader())
+    lightning_step = FitStep(config)
+    model, clip = lightning_step.model, lightning_step.clip
+    loader = iter(lightning_step.data.train_dataloader())
     seen = []
-
-    def lightning_step(batch, index: int, scope=nullcontext) -> None:
-        """Lightning's automatic optimization: closure (training_step, zero_grad, backward),
-        gradient clipping, optimizer step."""
-        with scope(PREFIX + "forward"):  # training_step: forward, loss, self.log
-            loss = model.training_step(batch, index)
-        with scope(PREFIX + "zero_grad"):
-            optimizer.zero_grad()
-        with scope(PREFIX + "backward"):
-            loss.backward()
-        with scope(PREFIX + "optimizer"):
-            if clip:  # as nlptag's precision plugins clip
-                clip_grad_norm_(parameters, clip)
-            optimizer.step()
 
     def profiled_step(index: int, source) -> None:
         record = torch.profiler.record_function
         with record(PREFIX + "step"):
             with record(PREFIX + "data"):
                 batch = source(index)
-            lightning_step(batch, index, record)
+            lightning_step(batch, index, lambda phase: record(PREFIX + phase))
 
     loading = [0.0]  # wall seconds in next(loader), pass 0
 
@@ -632,7 +599,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="write the tables here")
     args = parser.parse_args()
-    reuse_freed_memory()  # as ``nlptag fit`` does
     torch.set_num_threads(args.threads)
     tasks = args.task or ["pos", "ner"]
     command = (

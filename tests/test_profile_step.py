@@ -2,11 +2,13 @@
 lands in exactly one category, the recurrent kernels' backward passes find their forward scopes,
 and removing the instrumentation restores the modules and functions it wrapped."""
 
+import contextlib
 from functools import partial
 
 import torch
 
 from benchmarks import profile_step as ps
+from benchmarks.common import FitStep, clip_value
 from nlptag.models import dropout as dropout_module
 from nlptag.models import embeddings as embeddings_module
 from nlptag.models import encoders as encoders_module
@@ -127,6 +129,28 @@ def test_clip_value_is_the_last_config_that_sets_it(tmp_path):
     first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
     first.write_text("trainer:\n  gradient_clip_val: 5.0\n")
     second.write_text("model: {}\n")
-    assert ps.clip_value([str(first), str(second)]) == 5.0
+    assert clip_value([str(first), str(second)]) == 5.0
     second.write_text("trainer:\n  gradient_clip_val: 0.25\n")
-    assert ps.clip_value([str(first), str(second)]) == 0.25
+    assert clip_value([str(first), str(second)]) == 0.25
+
+
+def test_a_fit_step_trains_the_config_with_its_clipping(monkeypatch):
+    """FitStep: the demo config's model takes one step with the base config's clipping."""
+    from benchmarks import common
+
+    clipped = []
+    monkeypatch.setattr(common, "clip_grad_norm_", lambda p, norm: clipped.append(norm))
+    torch.manual_seed(0)
+    step = FitStep("configs/demo.yaml")
+    assert step.clip == 5.0 and step.model.training
+    before = [p.detach().clone() for p in step.parameters]
+    phases = []
+
+    def scope(phase):
+        phases.append(phase)
+        return contextlib.nullcontext()
+
+    loss = step(next(iter(step.data.train_dataloader())), 0, scope)
+    assert torch.isfinite(loss) and clipped == [5.0]
+    assert phases == ["forward", "zero_grad", "backward", "optimizer"]
+    assert any(not torch.equal(a, p) for a, p in zip(before, step.parameters))
