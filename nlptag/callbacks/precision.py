@@ -46,16 +46,21 @@ def clip_grad_norm_(parameters: Iterable[torch.Tensor], max_norm: float) -> torc
     return total
 
 
-class Float32Precision(Precision):
-    """``precision: 32-true`` (Lightning's default plugin) with :func:`clip_grad_norm_`."""
+class NormClipping:
+    """Mixin for a Lightning precision plugin: clip the gradient norm with
+    :func:`clip_grad_norm_`."""
 
     def clip_grad_by_norm(self, optimizer: Optimizer, clip_val: int | float) -> None:
         clip_grad_norm_(self.main_params(optimizer), clip_val)
 
 
-class BF16MixedPrecision(MixedPrecision):
+class Float32Precision(NormClipping, Precision):
+    """``precision: 32-true`` (Lightning's default plugin) with :func:`clip_grad_norm_`."""
+
+
+class BF16MixedPrecision(NormClipping, MixedPrecision):
     """``precision: bf16-mixed``: the forward pass under bf16 autocast, float32 weights, and
-    gradient clipping with any optimizer.
+    gradient clipping (:func:`clip_grad_norm_` for the norm) with any optimizer.
 
     Args:
         device: ``cpu`` or ``cuda``: where autocast runs.
@@ -72,6 +77,3 @@ class BF16MixedPrecision(MixedPrecision):
     ) -> None:
         """Clip as in float32 precision: bf16 gradients are not scaled."""
         Precision.clip_gradients(self, optimizer, clip_val, gradient_clip_algorithm)
-
-    def clip_grad_by_norm(self, optimizer: Optimizer, clip_val: int | float) -> None:
-        clip_grad_norm_(self.main_params(optimizer), clip_val)

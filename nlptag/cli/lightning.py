@@ -336,18 +336,18 @@ class NlptagCLI(LightningCLI):
         plugins = list(plugins) if isinstance(plugins, list | tuple) else [plugins]
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
             plugins.append(AtomicCheckpointIO())
-        if str(trainer_config.get("precision")) in ("bf16", "bf16-mixed") and not any(
-            isinstance(plugin, Precision) for plugin in plugins
-        ):  # Lightning's own bf16 plugin refuses to clip the gradients of fused Adam
+        precision = str(trainer_config.get("precision"))
+        chosen = any(isinstance(plugin, Precision) for plugin in plugins)
+        if precision in ("bf16", "bf16-mixed") and not chosen:
+            # Lightning's own bf16 plugin refuses to clip the gradients of fused Adam
             accelerator = str(trainer_config.get("accelerator") or "auto")
             gpu = accelerator in ("gpu", "cuda") or (
                 accelerator == "auto" and torch.cuda.is_available()
             )
             plugins.append(BF16MixedPrecision("cuda" if gpu else "cpu"))
             kwargs["precision"] = None  # given by the plugin
-        elif str(trainer_config.get("precision")) in ("None", "32", "32-true") and not any(
-            isinstance(plugin, Precision) for plugin in plugins
-        ):  # Lightning's default, clipping without multiplying by 1
+        elif precision in ("None", "32", "32-true") and not chosen:
+            # Lightning's default precision, clipping without multiplying by 1
             plugins.append(Float32Precision())
             kwargs["precision"] = None
         return super().instantiate_trainer(callbacks=callbacks, plugins=plugins, **kwargs)
