@@ -3,6 +3,7 @@ with fewer page faults and the same arithmetic."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import subprocess
@@ -27,7 +28,7 @@ print(json.dumps({"applied": applied, "faults": faults}))
 """
 
 glibc = pytest.mark.skipif(
-    not hasattr(__import__("ctypes").CDLL(None), "mallopt"), reason="the C library is not glibc"
+    not hasattr(ctypes.CDLL(None), "mallopt"), reason="the C library is not glibc"
 )
 
 
@@ -81,7 +82,7 @@ def test_a_fit_gives_the_same_weights_bit_for_bit_either_way(tmp_path):
     assert all(torch.equal(kept[name], default[name]) for name in kept)
 
 
-def test_every_lightning_subcommand_applies_it(monkeypatch, tmp_path):
+def test_nlptag_fit_applies_it(monkeypatch, tmp_path):
     from nlptag.cli import lightning, main
 
     calls = []
