@@ -7,7 +7,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import date
 from pathlib import Path
@@ -59,10 +59,12 @@ class FitStep:
 
     Args:
         config: the task config, composed after ``configs/base/trainer.yaml``.
+        overrides: command-line overrides after it, as ``nlptag fit`` takes them (e.g.
+            ``"--data.init_args.batch_size=128"``).
     """
 
-    def __init__(self, config: str) -> None:
-        self.model, self.data = from_config(BASE_TRAINER, "--config", config)
+    def __init__(self, config: str, overrides: Sequence[str] = ()) -> None:
+        self.model, self.data = from_config(BASE_TRAINER, "--config", config, *overrides)
         self.data.setup("fit")
         optimizer = self.model.configure_optimizers()
         self.optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer

@@ -26,6 +26,9 @@ packed) plus, when the tagger has one, the character BiLSTM on the batch's disti
 spellings, on dense input in the two length buckets ``CharBiLSTM`` splits them into; and, as a
 second reference, both on one dense block each.
 
+``--batch-size`` (repeatable) profiles each config at the given batch sizes instead of its own,
+to show how the split moves with the batch.
+
     NLPTAG_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python -m benchmarks.profile_step \
         --steps 20 --out benchmarks/results/profile_step.md
 """
@@ -304,9 +307,12 @@ def timeit(function) -> float:
     return time.perf_counter() - start
 
 
-def profile_task(config: str, warmup: int, steps: int, repeat: int) -> dict:
+def profile_task(
+    config: str, warmup: int, steps: int, repeat: int, batch_size: int | None = None
+) -> dict:
     torch.manual_seed(0)
-    lightning_step = FitStep(config)
+    overrides = [] if batch_size is None else [f"--data.init_args.batch_size={batch_size}"]
+    lightning_step = FitStep(config, overrides)
     model, clip = lightning_step.model, lightning_step.clip
     loader = iter(lightning_step.data.train_dataloader())
     seen = []
@@ -445,6 +451,7 @@ def profile_task(config: str, warmup: int, steps: int, repeat: int) -> dict:
     )
     return {
         "config": config,
+        "override": "" if batch_size is None else f", batch size {batch_size}",
         "clip": clip,
         "steps": profiled,
         "pass": number,
@@ -497,7 +504,7 @@ def report(title: str, r: dict) -> tuple[list[str], dict]:
         return 1.0 - sum(values.get(k, 0.0) for k in RECURRENT_AND_LINEAR + extra) / total
 
     lines = [
-        f"### {title} (`{r['config']}`)",
+        f"### {title} (`{r['config']}`{r['override']})",
         "",
         f"{n} profiled steps after {r['warmup']} warm-up steps; {r['sentences']:.1f} sentences "
         f"and {r['tokens']:.0f} tokens per batch on average; the encoder ran {r['padded']} of "
@@ -597,6 +604,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="profiled steps")
     parser.add_argument("--repeat", type=int, default=3, help="unprofiled passes (fastest)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        action="append",
+        help="sentences per batch, each given size in turn (default: the config's)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the tables here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -606,6 +619,7 @@ def main() -> None:
         + " ".join(f"--task {t}" for t in tasks)
         + f" --warmup {args.warmup} --steps {args.steps} --repeat {args.repeat} "
         f"--threads {args.threads}"
+        + "".join(f" --batch-size {size}" for size in args.batch_size or [])
     )
     lines = [
         "## Training-step profile (issue 13, item 2)",
@@ -620,12 +634,14 @@ def main() -> None:
         "removed) | training tokens/s | tagger / bare kernels | tagger / dense reference |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for task in tasks:
+    for task, batch_size in [(t, size) for t in tasks for size in args.batch_size or [None]]:
         title, config = TASKS[task]
-        section, figures = report(title, profile_task(config, args.warmup, args.steps, args.repeat))
+        r = profile_task(config, args.warmup, args.steps, args.repeat, batch_size)
+        section, figures = report(title, r)
         lines += section
         summary.append(
-            f"| {title} | {1000 * figures['step']:.1f} | {100 * figures['outside']:.1f}% / "
+            f"| {title}{r['override']} | {1000 * figures['step']:.1f} | "
+            f"{100 * figures['outside']:.1f}% / "
             f"{100 * figures['outside_corrected']:.1f}% | {figures['tokens_per_s']:,.0f} | "
             f"{figures['ratio']:.2f} | {figures['dense_ratio']:.2f} |"
         )

@@ -154,3 +154,11 @@ def test_a_fit_step_trains_the_config_with_its_clipping(monkeypatch):
     assert torch.isfinite(loss) and clipped == [5.0]
     assert phases == ["forward", "zero_grad", "backward", "optimizer"]
     assert any(not torch.equal(a, p) for a, p in zip(before, step.parameters))
+
+
+def test_a_fit_step_takes_overrides_after_its_config():
+    """FitStep's overrides reach the data module (profile_step's --batch-size): the batches of
+    the demo config come 3 sentences at a time instead of the config's size."""
+    step = FitStep("configs/demo.yaml", ["--data.init_args.batch_size=3"])
+    batch = next(iter(step.data.train_dataloader()))
+    assert step.data.hparams.batch_size == 3 and batch.words.shape[0] == 3
