@@ -13,7 +13,6 @@ from datetime import date
 from pathlib import Path
 
 import torch
-import yaml
 
 from nlptag.callbacks.precision import clip_grad_norm_
 from nlptag.cli.hardware import cpu_model  # noqa: F401 (the benchmarks' CPU model name)
@@ -40,22 +39,14 @@ def from_config(config: str, *overrides: str):
     return cli.model, cli.datamodule
 
 
-def clip_value(configs: list[str]) -> float | None:
-    """``trainer.gradient_clip_val`` of the composed configs (the last one that sets it)."""
-    value = None
-    for config in configs:
-        trainer = (yaml.safe_load(Path(config).read_text()) or {}).get("trainer") or {}
-        value = trainer.get("gradient_clip_val", value)
-    return value
-
-
 class FitStep:
     """A config's model, data and optimizer, and one training step as ``nlptag fit`` runs it
     with Lightning's automatic optimization: ``training_step`` (forward and loss),
     ``zero_grad``, ``backward``, gradient clipping at the config's ``gradient_clip_val`` as
     nlptag's precision plugins clip, and the optimizer step. The model and data are built by
-    :func:`from_config`, so through ``NlptagCLI`` as ``nlptag fit`` builds them (glibc's freed
-    memory kept for reuse included, :mod:`nlptag.cli.memory`). Seed torch before building it.
+    :func:`cli_from_config`, so through ``NlptagCLI`` as ``nlptag fit`` builds them (glibc's freed
+    memory kept for reuse included, :mod:`nlptag.cli.memory`), and the clipping value is the
+    trainer's, overrides included. Seed torch before building it.
 
     Args:
         config: the task config, composed after ``configs/base/trainer.yaml``.
@@ -64,12 +55,13 @@ class FitStep:
     """
 
     def __init__(self, config: str, overrides: Sequence[str] = ()) -> None:
-        self.model, self.data = from_config(BASE_TRAINER, "--config", config, *overrides)
+        cli = cli_from_config(BASE_TRAINER, "--config", config, *overrides)
+        self.model, self.data = cli.model, cli.datamodule
         self.data.setup("fit")
         optimizer = self.model.configure_optimizers()
         self.optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
         self.parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
-        self.clip = clip_value([BASE_TRAINER, config])
+        self.clip = cli.trainer.gradient_clip_val
         self.model.train()
 
     def __call__(

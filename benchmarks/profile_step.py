@@ -451,7 +451,7 @@ def profile_task(
     )
     return {
         "config": config,
-        "override": "" if batch_size is None else f", batch size {batch_size}",
+        "batch_size": batch_size,
         "clip": clip,
         "steps": profiled,
         "pass": number,
@@ -487,6 +487,11 @@ def short(name: str) -> str:
     return name.removeprefix(BACKWARD).removeprefix("torch::autograd::").removeprefix(PREFIX)
 
 
+def batch_label(r: dict) -> str:
+    """``", batch size N"`` where ``--batch-size`` set the batch size, else nothing."""
+    return "" if r["batch_size"] is None else f", batch size {r['batch_size']}"
+
+
 def report(title: str, r: dict) -> tuple[list[str], dict]:
     n = r["steps"]
     seconds = {k: v / n for k, v in r["seconds"].items()}
@@ -504,7 +509,7 @@ def report(title: str, r: dict) -> tuple[list[str], dict]:
         return 1.0 - sum(values.get(k, 0.0) for k in RECURRENT_AND_LINEAR + extra) / total
 
     lines = [
-        f"### {title} (`{r['config']}`{r['override']})",
+        f"### {title} (`{r['config']}`{batch_label(r)})",
         "",
         f"{n} profiled steps after {r['warmup']} warm-up steps; {r['sentences']:.1f} sentences "
         f"and {r['tokens']:.0f} tokens per batch on average; the encoder ran {r['padded']} of "
@@ -640,7 +645,7 @@ def main() -> None:
         section, figures = report(title, r)
         lines += section
         summary.append(
-            f"| {title}{r['override']} | {1000 * figures['step']:.1f} | "
+            f"| {title}{batch_label(r)} | {1000 * figures['step']:.1f} | "
             f"{100 * figures['outside']:.1f}% / "
             f"{100 * figures['outside_corrected']:.1f}% | {figures['tokens_per_s']:,.0f} | "
             f"{figures['ratio']:.2f} | {figures['dense_ratio']:.2f} |"

@@ -8,7 +8,7 @@ from functools import partial
 import torch
 
 from benchmarks import profile_step as ps
-from benchmarks.common import FitStep, clip_value
+from benchmarks.common import FitStep
 from nlptag.models import dropout as dropout_module
 from nlptag.models import embeddings as embeddings_module
 from nlptag.models import encoders as encoders_module
@@ -125,13 +125,15 @@ def test_removing_the_scopes_restores_everything():
     assert not any(m._forward_hooks for m in model.network.encoder._layer_rnns)
 
 
-def test_clip_value_is_the_last_config_that_sets_it(tmp_path):
-    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
-    first.write_text("trainer:\n  gradient_clip_val: 5.0\n")
-    second.write_text("model: {}\n")
-    assert clip_value([str(first), str(second)]) == 5.0
+def test_a_fit_steps_clipping_is_the_last_setting_of_it(tmp_path):
+    """The trainer's value: the base config's 5.0 where the task config sets none, the one
+    set after it otherwise (a config or a command-line override)."""
+    second = tmp_path / "b.yaml"
+    second.write_text("seed_everything: 1\n")
+    assert FitStep("configs/demo.yaml", ["--config", str(second)]).clip == 5.0
     second.write_text("trainer:\n  gradient_clip_val: 0.25\n")
-    assert clip_value([str(first), str(second)]) == 0.25
+    assert FitStep("configs/demo.yaml", ["--config", str(second)]).clip == 0.25
+    assert FitStep("configs/demo.yaml", ["--trainer.gradient_clip_val=0.5"]).clip == 0.5
 
 
 def test_a_fit_step_trains_the_config_with_its_clipping(monkeypatch):
